@@ -1,0 +1,77 @@
+"""Settings, grouped in typed objects. This module is the only reader of env vars.
+
+Every field can be set from the environment with the ``PARLEY_`` prefix; nested
+groups use ``__``, e.g. ``PARLEY_TURNS__END_OF_TURN_SILENCE_MS=700``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TurnSettings(BaseModel):
+    """Turn-taking defaults; agents may override them."""
+
+    vad_threshold: float = Field(0.5, ge=0.05, le=0.95, description="speech probability")
+    end_of_turn_silence_ms: int = Field(500, ge=100, le=5000)
+    min_speech_ms: int = Field(96, ge=32, le=2000, description="speech needed to open a turn")
+    speculative_stt_after_ms: int = Field(
+        96, ge=0, le=5000, description="silence after which STT starts speculatively"
+    )
+
+
+class ModelSettings(BaseModel):
+    """Embedded model knobs (thread counts are per model, shared by all sessions)."""
+
+    stt_threads: int = Field(2, ge=1)
+    stt_beam_size: int = Field(1, ge=1, le=10)
+    llm_threads: int = Field(2, ge=1)
+    llm_context_tokens: int = Field(2048, ge=256)
+    llm_max_tokens: int = Field(96, ge=8, le=2048)
+    llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
+    tts_threads: int = Field(1, ge=1)
+    history_messages: int = Field(12, ge=2, description="past messages sent to the LLM")
+
+
+class LimitSettings(BaseModel):
+    """Bounds on what a client may send."""
+
+    max_frame_bytes: int = Field(256 * 1024, ge=1024, description="largest WebSocket message")
+    max_text_chars: int = Field(4000, ge=1)
+
+
+class Settings(BaseSettings):
+    """Server settings."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_nested_delimiter="__")
+
+    data_dir: Path = Path("parley-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default: SQLite file in data_dir"
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+    public_url: str | None = Field(None, description="base URL clients use, if proxied")
+    turns: TurnSettings = Field(default_factory=TurnSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    def resolved_database_url(self) -> str:
+        """The async database URL in use."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'parley.db').resolve()}"
+
+
+class ClientSettings(BaseSettings):
+    """Settings of the ``parley`` client commands (``parley call``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_")
+
+    api_key: str | None = None
+    url: str = "http://127.0.0.1:8000"
