@@ -1,0 +1,1 @@
+"""PCM16 audio helpers: frames, conversion, resampling, WAV files."""

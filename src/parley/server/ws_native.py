@@ -1,0 +1,190 @@
+"""Native WebSocket protocol endpoint: moves frames between the socket and a VoiceSession."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from parley.core.clock import SystemClock
+from parley.core.events import EndIn, EndReason, ErrorOut, ServerEvent, SessionEnded
+from parley.core.records import TurnRecord
+from parley.core.session import AgentConfig, EngineConfig, SessionModels, VoiceSession
+from parley.core.turns import TurnConfig
+from parley.errors import (
+    AuthenticationError,
+    ModelsNotReadyError,
+    NotFoundError,
+    ParleyError,
+    SessionError,
+    ValidationError,
+)
+from parley.protocols.native import NativeCodec
+from parley.server.auth import authenticate, bearer_token
+from parley.server.state import ServerState
+from parley.storage import AgentRecord
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+class _StoreTurns:
+    """Stores each finished turn of one session."""
+
+    def __init__(self, state: ServerState, session_id: str) -> None:
+        self._state, self._session_id = state, session_id
+
+    async def on_turn(self, record: TurnRecord) -> None:
+        await self._state.sessions.add_turn(self._session_id, record)
+
+
+def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
+    """Engine view of a stored agent, with server defaults for unset turn settings."""
+    defaults = state.settings.turns
+    s = record.settings
+    return AgentConfig(
+        agent_id=record.id,
+        system_prompt=record.system_prompt,
+        voice_id=record.voice_id,
+        first_message=record.first_message,
+        language=record.language,
+        max_turns=record.max_turns,
+        turns=TurnConfig(
+            vad_threshold=float(s.get("vad_threshold", defaults.vad_threshold)),
+            end_of_turn_silence_ms=float(
+                s.get("end_of_turn_silence_ms", defaults.end_of_turn_silence_ms)
+            ),
+            min_speech_ms=float(defaults.min_speech_ms),
+            speculative_stt_after_ms=float(defaults.speculative_stt_after_ms),
+        ),
+    )
+
+
+class _Connection:
+    """One socket: serialized sends that stop quietly once the peer is gone."""
+
+    def __init__(self, ws: WebSocket, codec: NativeCodec) -> None:
+        self.ws, self.codec = ws, codec
+        self._lock = asyncio.Lock()
+        self.open = True
+
+    async def send(self, event: ServerEvent) -> None:
+        if not self.open:
+            return
+        async with self._lock:
+            try:
+                await self.ws.send_text(self.codec.encode(event))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.open = False
+
+    async def fail(self, exc: ParleyError) -> None:
+        """Send the error and close the socket with the error's close code."""
+        await self.send(ErrorOut(exc.code, exc.message))
+        self.open = False
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+
+
+@router.websocket("/v1/voice/conversation")
+async def conversation(ws: WebSocket) -> None:
+    """``/v1/voice/conversation?api_key=...&agent_id=...`` (see docs/protocol.md)."""
+    state: ServerState = ws.app.state.parley
+    codec = NativeCodec(
+        max_frame_bytes=state.settings.limits.max_frame_bytes,
+        max_text_chars=state.settings.limits.max_text_chars,
+    )
+    await ws.accept()
+    conn = _Connection(ws, codec)
+    try:
+        key = ws.query_params.get("api_key") or bearer_token(ws.headers.get("authorization"))
+        await authenticate(state, key)
+        agent_id = ws.query_params.get("agent_id")
+        if not agent_id:
+            raise ValidationError("missing agent_id query parameter", param="agent_id")
+        agent = await state.agents.get(agent_id)
+        if agent is None:
+            raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
+        if agent.status != "active":
+            raise SessionError(f"agent {agent_id!r} is {agent.status} and takes no conversations")
+        if state.providers is None or not state.models_ready.is_set():
+            raise ModelsNotReadyError("the server is still loading its models; retry shortly")
+    except AuthenticationError as exc:
+        await conn.fail(exc)
+        return
+    except ParleyError as exc:
+        await conn.fail(exc)
+        return
+
+    providers = state.providers
+    record = await state.sessions.create(agent.id)
+    models = SessionModels(providers.stt, providers.llm, providers.tts, providers.vad_factory())
+    m = state.settings.models
+    session = VoiceSession(
+        conversation_id=record.id,
+        agent=agent_config(agent, state),
+        models=models,
+        emit=conn.send,
+        clock=SystemClock(),
+        engine=EngineConfig(
+            llm_max_tokens=m.llm_max_tokens,
+            llm_temperature=m.llm_temperature,
+            history_messages=m.history_messages,
+        ),
+        observer=_StoreTurns(state, record.id),
+    )
+    state.live[record.id] = session
+    log.info("session started", extra={"session_id": record.id, "agent_id": agent.id})
+    reason: EndReason = "client"
+    try:
+        await session.start()
+        reason = await _pump(ws, conn, codec, session)
+    except Exception:
+        log.exception("session failed", extra={"session_id": record.id})
+        reason = "error"
+    finally:
+        state.live.pop(record.id, None)
+        await session.close(session.ended or reason, notify=conn.open)
+        if conn.open:
+            conn.open = False
+            with contextlib.suppress(Exception):
+                await ws.close(code=1000)
+        await state.sessions.end(record.id, session.ended or reason)
+        log.info(
+            "session ended",
+            extra={"session_id": record.id, "reason": session.ended or reason},
+        )
+
+
+async def _pump(
+    ws: WebSocket, conn: _Connection, codec: NativeCodec, session: VoiceSession
+) -> EndReason:
+    """Feed client frames to the session until the client ends or vanishes."""
+    while True:
+        try:
+            message = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return "client"
+        if message["type"] == "websocket.disconnect":
+            return "client"
+        if ws.client_state is not WebSocketState.CONNECTED:
+            return "client"
+        frame = message.get("text")
+        if frame is None:
+            frame = message.get("bytes") or b""
+        try:
+            event = codec.decode(frame)
+        except ParleyError as exc:
+            await conn.send(ErrorOut(exc.code, exc.message))
+            continue
+        if isinstance(event, EndIn):
+            await session.close("client", notify=True)
+            return "client"
+        await session.handle(event)
+        if session.ended is not None:
+            return session.ended
+
+
+__all__ = ["SessionEnded", "router"]

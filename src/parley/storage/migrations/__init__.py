@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the Parley schema (run via ``parley.storage``)."""

@@ -1,0 +1,315 @@
+"""Storage layer: migrations, API keys, agents, sessions and turns on real SQLite files."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from parley.core.records import TurnRecord
+from parley.errors import NotFoundError, ValidationError
+from parley.storage import (
+    AgentRepository,
+    ApiKeyRepository,
+    Database,
+    SessionRepository,
+    new_id,
+    sync_url,
+)
+
+
+def _url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _all_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_")
+        ]
+        return {t: conn.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The database file plus any WAL/SHM side files, raw."""
+    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(_url(tmp_path / "parley.db"))
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def test_new_id_shape() -> None:
+    ids = {new_id("agt") for _ in range(200)}
+    assert len(ids) == 200
+    for value in ids:
+        prefix, _, rest = value.partition("_")
+        assert prefix == "agt"
+        assert len(rest) == 24
+        assert rest.isalnum() and rest == rest.lower() and rest.isascii()
+
+
+def test_sync_url_conversion() -> None:
+    assert sync_url("sqlite+aiosqlite:////x/y.db").render_as_string() == "sqlite:////x/y.db"
+    assert (
+        sync_url("postgresql+asyncpg://u:p@h/db").render_as_string(hide_password=False)
+        == "postgresql+psycopg://u:p@h/db"
+    )
+
+
+async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "parley.db"  # parent does not exist yet
+    first = Database(_url(path))
+    await first.connect()
+    agents = AgentRepository(first)
+    created = await agents.create(name="A", system_prompt="p", voice_id="v")
+    await first.close()
+
+    assert path.exists()
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"api_keys", "agents", "sessions", "turns", "alembic_version"} <= tables
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        session_cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
+        assert session_cols == {
+            "id",
+            "agent_id",
+            "status",
+            "started_at",
+            "ended_at",
+            "end_reason",
+            "metadata",
+        }
+        turn_fks = conn.execute("PRAGMA foreign_key_list(turns)").fetchall()
+        assert [(r[2], r[3], r[6]) for r in turn_fks] == [("sessions", "session_id", "CASCADE")]
+        indexes = {r[1]: r[2] for r in conn.execute("PRAGMA index_list(api_keys)")}
+        assert indexes["ix_api_keys_key_hash"] == 1  # unique
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    second = Database(_url(path))
+    await second.connect()  # migrations run again: must be a no-op that keeps data
+    try:
+        again = await AgentRepository(second).get(created.id)
+        assert again == created
+    finally:
+        await second.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+
+
+async def test_in_memory_sqlite_is_refused() -> None:
+    with pytest.raises(ValueError, match="in-memory"):
+        await Database("sqlite+aiosqlite://").connect()
+
+
+async def test_session_before_connect_raises() -> None:
+    with pytest.raises(RuntimeError):
+        Database("sqlite+aiosqlite:///unused.db").session()
+
+
+async def test_api_key_stores_only_hash_and_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    database = Database(_url(path))
+    await database.connect()
+    keys = ApiKeyRepository(database)
+    try:
+        record, plaintext = await keys.create("ci", is_admin=True)
+        assert plaintext.startswith("sk_live_")
+        assert len(plaintext) == len("sk_live_") + 40
+        assert record.id.startswith("key_")
+        assert record.prefix == plaintext[:12]
+        assert record.is_admin is True
+        assert record.last_used_at is None and record.revoked_at is None
+        assert record.created_at.tzinfo is not None
+
+        other, other_plain = await keys.create("second")
+        assert other.is_admin is False
+        assert other_plain != plaintext
+        assert await keys.count() == 2
+
+        verified = await keys.verify(plaintext)
+        assert verified is not None
+        assert verified.id == record.id
+        assert verified.last_used_at is not None
+        assert verified.last_used_at.tzinfo is not None
+        assert await keys.verify(plaintext + "x") is None
+        assert await keys.verify("sk_live_" + "a" * 40) is None
+        assert await keys.verify("") is None
+
+        listed = await keys.list()
+        assert [k.id for k in listed] == [record.id, other.id]
+        assert listed[0].last_used_at == verified.last_used_at
+
+        assert await keys.revoke(other.id) is True
+        assert await keys.verify(other_plain) is None
+        assert await keys.revoke(other.id) is True  # idempotent: the key exists
+        assert await keys.revoke("key_missing") is False
+        assert await keys.count() == 1
+        assert await keys.count(include_revoked=True) == 2
+        revoked = {k.id: k for k in await keys.list()}[other.id]
+        assert revoked.revoked
+        assert await keys.verify(plaintext) is not None  # the other key still works
+    finally:
+        await database.close()
+
+    rows = _all_rows(path)
+    flat = repr(rows)
+    for secret in (plaintext, other_plain):
+        assert secret not in flat
+        assert secret[12:] not in flat  # not even the part beyond the display prefix
+    hashes = {r[3] for r in rows["api_keys"]}
+    assert hashes == {
+        hashlib.sha256(plaintext.encode()).hexdigest(),
+        hashlib.sha256(other_plain.encode()).hexdigest(),
+    }
+    raw = _file_bytes(path)
+    assert plaintext.encode() not in raw and other_plain.encode() not in raw
+
+
+async def test_agents_create_get_list(db: Database) -> None:
+    agents = AgentRepository(db)
+    demo = await agents.create(
+        agent_id="agt_demo",
+        name="Demo",
+        system_prompt="You are helpful.",
+        voice_id="joe",
+        first_message="Hi!",
+        settings={"turns": {"end_of_turn_silence_ms": 700}},
+    )
+    assert demo.id == "agt_demo"
+    assert demo.language == "en" and demo.max_turns == 50 and demo.status == "active"
+    assert demo.created_at.tzinfo is not None
+    fetched = await agents.get("agt_demo")
+    assert fetched == demo
+    assert fetched is not None and fetched.settings == {"turns": {"end_of_turn_silence_ms": 700}}
+
+    with pytest.raises(ValidationError):
+        await agents.create(agent_id="agt_demo", name="Dup", system_prompt="p", voice_id="v")
+
+    made = [
+        await agents.create(name=f"A{i}", system_prompt="p", voice_id="v", language="de")
+        for i in range(5)
+    ]
+    assert all(a.id.startswith("agt_") and len(a.id) == 28 for a in made)
+    assert made[0].settings == {} and made[0].first_message is None
+
+    newest_first = [*reversed(made), demo]
+    page1, total = await agents.list(limit=2, offset=0)
+    page2, total2 = await agents.list(limit=2, offset=2)
+    page4, total4 = await agents.list(limit=2, offset=6)
+    everything, _ = await agents.list(limit=100, offset=0)
+    assert total == total2 == total4 == 6
+    assert [a.id for a in everything] == [a.id for a in newest_first]
+    assert [a.id for a in page1] == [a.id for a in newest_first[:2]]
+    assert [a.id for a in page2] == [a.id for a in newest_first[2:4]]
+    assert page4 == []
+
+    assert await agents.delete(made[0].id) is True
+    assert await agents.delete(made[0].id) is False
+    assert await agents.get(made[0].id) is None
+    remaining, total = await agents.list(limit=100, offset=0)
+    assert total == 5
+    assert made[0].id not in {a.id for a in remaining}
+    assert await agents.get("agt_nope") is None
+
+
+def _turn(
+    turn_id: str, role: str, text: str, start: datetime, **latency: float | None
+) -> TurnRecord:
+    return TurnRecord(
+        turn_id=turn_id,
+        role=role,  # type: ignore[arg-type]
+        text=text,
+        started_at=start,
+        ended_at=start + timedelta(seconds=1, microseconds=250),
+        interrupted=role == "agent",
+        latency_ms=dict(latency),
+    )
+
+
+async def test_session_lifecycle_and_turns(db: Database) -> None:
+    agent = await AgentRepository(db).create(name="A", system_prompt="p", voice_id="v")
+    sessions = SessionRepository(db)
+    session = await sessions.create(agent.id, {"client": "browser", "n": 1})
+    assert session.id.startswith("ses_")
+    assert session.status == "active" and session.ended_at is None
+    assert session.metadata == {"client": "browser", "n": 1}
+    assert await sessions.get(session.id) == session
+
+    t0 = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    first = _turn("t1", "user", "hello there", t0, stt=120.5, eou=None)
+    second = _turn("t2", "agent", "hi, how can I help?", t0 + timedelta(seconds=2), llm=80.0)
+    await sessions.add_turn(session.id, first)
+    await sessions.add_turn(session.id, second)
+
+    stored = await sessions.turns(session.id)
+    assert [t.turn_id for t in stored] == ["t1", "t2"]
+    assert stored[0].id < stored[1].id
+    assert [t.role for t in stored] == ["user", "agent"]
+    assert [t.text for t in stored] == ["hello there", "hi, how can I help?"]
+    assert [t.interrupted for t in stored] == [False, True]
+    assert stored[0].latency_ms == {"stt": 120.5, "eou": None}
+    assert stored[1].latency_ms == {"llm": 80.0}
+    assert stored[0].started_at == t0 and stored[0].started_at.tzinfo is not None
+    assert stored[1].ended_at == second.ended_at
+    assert all(t.session_id == session.id for t in stored)
+    assert await sessions.turns("ses_unknown") == []
+
+    await sessions.end(session.id, "client_hangup")
+    ended = await sessions.get(session.id)
+    assert ended is not None
+    assert ended.status == "ended" and ended.end_reason == "client_hangup"
+    assert ended.ended_at is not None and ended.ended_at >= ended.started_at
+
+    await sessions.end(session.id, "timeout", status="expired")  # no-op: already ended
+    again = await sessions.get(session.id)
+    assert again == ended
+
+    with pytest.raises(ValueError):
+        await sessions.end(session.id, "x", status="active")
+
+
+async def test_session_requires_existing_agent_and_turn_requires_session(db: Database) -> None:
+    sessions = SessionRepository(db)
+    with pytest.raises(NotFoundError):
+        await sessions.create("agt_missing")
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    with pytest.raises(NotFoundError):
+        await sessions.add_turn("ses_missing", _turn("t1", "user", "hi", t0))
+    assert await sessions.get("ses_missing") is None
+
+
+async def test_end_all_active(db: Database) -> None:
+    agent = await AgentRepository(db).create(name="A", system_prompt="p", voice_id="v")
+    sessions = SessionRepository(db)
+    a = await sessions.create(agent.id)
+    b = await sessions.create(agent.id)
+    done = await sessions.create(agent.id)
+    await sessions.end(done.id, "completed")
+    expired = await sessions.create(agent.id)
+    await sessions.end(expired.id, "idle", status="expired")
+
+    assert await sessions.end_all_active("server_restart") == 2
+    for sid in (a.id, b.id):
+        rec = await sessions.get(sid)
+        assert rec is not None
+        assert rec.status == "ended" and rec.end_reason == "server_restart"
+        assert rec.ended_at is not None
+    kept = await sessions.get(done.id)
+    assert kept is not None and kept.end_reason == "completed"
+    kept_expired = await sessions.get(expired.id)
+    assert kept_expired is not None
+    assert kept_expired.status == "expired" and kept_expired.end_reason == "idle"
+    assert await sessions.end_all_active("server_restart") == 0
