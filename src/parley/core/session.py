@@ -108,9 +108,11 @@ class SessionModels:
 
 
 class SessionObserver(Protocol):
-    """Receives finished turns (storage implements this)."""
+    """Receives finished turns and the end of the session (storage implements this)."""
 
     async def on_turn(self, record: TurnRecord) -> None: ...
+
+    async def on_end(self, reason: EndReason) -> None: ...
 
 
 @dataclass
@@ -119,6 +121,7 @@ class _AgentTurn:
     task: asyncio.Task[None] | None = None
     spoken: list[str] = field(default_factory=list)
     audio_sent: bool = False
+    finished: bool = False
 
 
 def _utcnow() -> datetime:
@@ -188,6 +191,11 @@ class VoiceSession:
         if self._stt_task:
             self._stt_task.cancel()
         await self._cancel_response(announce=False)
+        if self._observer is not None:
+            try:
+                await self._observer.on_end(reason)
+            except Exception:
+                log.exception("could not store session end", extra={"session_id": self.conversation_id})
         if notify:
             with contextlib.suppress(Exception):
                 await self._emit(SessionEnded(reason))
@@ -348,11 +356,12 @@ class VoiceSession:
                 await self._emit(TranscriptOut("user", user_text, True, turn.turn_id))
                 self.context.add_user(user_text)
                 await self._record(TurnRecord(turn.turn_id, "user", user_text, started, self._wallclock()))
-                tokens = self._llm_tokens()
+                await self._speak(turn, self._llm_tokens(), timeline or TurnTimeline(), measured=True)
             else:
-                tokens = _one(first_message or "")
-            await self._speak(turn, tokens, timeline or TurnTimeline())
+                await self._speak(turn, _one(first_message or ""), TurnTimeline(), measured=False)
         except asyncio.CancelledError:
+            if turn.finished:
+                raise
             if transcription is not None:
                 transcription.cancel()
             heard = " ".join(turn.spoken)
@@ -378,7 +387,14 @@ class VoiceSession:
         ):
             yield token
 
-    async def _speak(self, turn: _AgentTurn, tokens: AsyncIterator[str], timeline: TurnTimeline) -> None:
+    async def _speak(
+        self,
+        turn: _AgentTurn,
+        tokens: AsyncIterator[str],
+        timeline: TurnTimeline,
+        *,
+        measured: bool,
+    ) -> None:
         clauses: asyncio.Queue[str | None] = asyncio.Queue()
         timeline.llm_start = self._clock.now()
         tts_idle = asyncio.Event()
@@ -409,13 +425,14 @@ class VoiceSession:
         text = " ".join(turn.spoken)
         timeline.turn_end = self._clock.now()
         self.context.add_agent(text)
-        await self._emit(TranscriptOut("agent", text, True, turn.turn_id))
-        await self._emit(AgentTurnEnd(turn.turn_id))
+        turn.finished = True  # from here on, closing the session waits instead of cancelling
         latency = timeline.latency_ms()
-        if timeline.end_of_turn is not None or timeline.llm_first_token is not None:
-            await self._emit(MetricsOut(turn.turn_id, latency))
         now = self._wallclock()
         await self._record(TurnRecord(turn.turn_id, "agent", text, now, now, False, latency))
+        await self._emit(TranscriptOut("agent", text, True, turn.turn_id))
+        if measured:
+            await self._emit(MetricsOut(turn.turn_id, latency))
+        await self._emit(AgentTurnEnd(turn.turn_id))
 
     async def _aggregate(
         self,
@@ -461,10 +478,11 @@ class VoiceSession:
             return
         self._response = None
         assert turn.task is not None
-        turn.task.cancel()
+        if not turn.finished:
+            turn.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await turn.task
-        if announce and turn.audio_sent:
+        if announce and turn.audio_sent and not turn.finished:
             await self._emit(Interruption(turn.turn_id))
 
     async def _record(self, record: TurnRecord) -> None:

@@ -40,6 +40,9 @@ class _StoreTurns:
     async def on_turn(self, record: TurnRecord) -> None:
         await self._state.sessions.add_turn(self._session_id, record)
 
+    async def on_end(self, reason: EndReason) -> None:
+        await self._state.sessions.end(self._session_id, reason)
+
 
 def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
     """Engine view of a stored agent, with server defaults for unset turn settings."""
@@ -151,7 +154,6 @@ async def conversation(ws: WebSocket) -> None:
             conn.open = False
             with contextlib.suppress(Exception):
                 await ws.close(code=1000)
-        await state.sessions.end(record.id, session.ended or reason)
         log.info(
             "session ended",
             extra={"session_id": record.id, "reason": session.ended or reason},

@@ -1,0 +1,124 @@
+"""Scripted stand-ins for the models, to test the engine's turn-taking in isolation.
+
+They are deliberately simple and deterministic; they are never used by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from parley.providers.llm.base import ChatMessage, LanguageModel
+from parley.providers.stt.base import SpeechToText
+from parley.providers.tts.base import TextToSpeech, Voice
+from parley.providers.vad.base import VoiceActivityDetector
+
+
+class ManualClock:
+    """A clock that only moves when the test calls :meth:`advance`."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + seconds, fut))
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose time has come."""
+        self._now += seconds
+        due = [(t, f) for t, f in self._sleepers if t <= self._now + 1e-9]
+        self._sleepers = [(t, f) for t, f in self._sleepers if t > self._now + 1e-9]
+        for _, fut in due:
+            if not fut.done():
+                fut.set_result(None)
+
+
+class LoudnessVAD(VoiceActivityDetector):
+    """Speech probability 0.9 for frames with any sample above ``level``, else 0.0."""
+
+    def __init__(self, level: int = 1000) -> None:
+        self.level = level
+        self.frames = 0
+
+    def speech_probability(self, frame: bytes) -> float:
+        self.frames += 1
+        return 0.9 if np.abs(np.frombuffer(frame, dtype="<i2")).max() > self.level else 0.0
+
+    def reset(self) -> None:
+        self.frames = 0
+
+
+class ScriptedSTT(SpeechToText):
+    """Returns the scripted transcripts in order (repeating the last); records each call.
+
+    Each call waits for ``gate`` when one is set, so a test decides when STT finishes.
+    """
+
+    name = "scripted-stt"
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts) or [""]
+        self.calls: list[bytes] = []
+        self.gate: asyncio.Event | None = None
+
+    async def transcribe(self, pcm: bytes, *, language: str = "en") -> str:
+        index = len(self.calls)
+        self.calls.append(pcm)
+        if self.gate is not None:
+            await self.gate.wait()
+        return self.texts[min(index, len(self.texts) - 1)]
+
+
+class ScriptedLLM(LanguageModel):
+    """Streams a scripted reply word by word; records the messages it was given.
+
+    With ``gate`` set, it waits for the gate before every token from ``pause_after`` on.
+    """
+
+    name = "scripted-llm"
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies) or ["OK."]
+        self.requests: list[list[ChatMessage]] = []
+        self.gate: asyncio.Event | None = None
+        self.pause_after = 1
+
+    async def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> AsyncIterator[str]:
+        index = len(self.requests)
+        self.requests.append(list(messages))
+        reply = self.replies[min(index, len(self.replies) - 1)]
+        for i, word in enumerate(reply.split(" ")):
+            if i >= self.pause_after and self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(0)
+            yield word if i == 0 else " " + word
+
+
+class ToneTTS(TextToSpeech):
+    """Speaks every clause as a 440 Hz tone of 60 ms per character at 22.05 kHz."""
+
+    name = "tone-tts"
+    SAMPLE_RATE = 22050
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def voices(self) -> list[Voice]:
+        return [Voice("tone", "Tone", "en", self.SAMPLE_RATE)]
+
+    async def synthesize(self, text: str, *, voice_id: str) -> AsyncIterator[bytes]:
+        self.spoken.append(text)
+        n = int(self.SAMPLE_RATE * 0.06 * len(text))
+        t = np.arange(n) / self.SAMPLE_RATE
+        await asyncio.sleep(0)
+        yield (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
