@@ -48,10 +48,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  {admin_key}", flush=True)
     print(f"Data directory: {settings.data_dir.resolve()}", flush=True)
     print(f"Demo agent: {demo}", flush=True)
-    print(f"Listening on http://{settings.host}:{settings.port} (models load in the background; "
-          "GET /healthz answers 200 when ready)", flush=True)
+    print(
+        f"Listening on http://{settings.host}:{settings.port} (models load in the background; "
+        "GET /healthz answers 200 when ready)",
+        flush=True,
+    )
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
         ws_max_size=settings.limits.max_frame_bytes * 4,
     )
     return 0
@@ -102,8 +108,10 @@ def cmd_call(args: argparse.Namespace) -> int:
             continue
         print(f"agent: {turn.reply.text}")
         m = turn.reply.metrics
+
         def fmt(v: float | None) -> str:
             return "-" if v is None else f"{v:.0f}"
+
         print(
             f"       voice-to-voice {fmt(m.get('voice_to_voice'))} ms (server), "
             f"{fmt(turn.client_voice_to_voice_ms)} ms (client) | endpointing "

@@ -62,7 +62,9 @@ class ParleyClient:
 def conversation_url(base_url: str, api_key: str, agent_id: str) -> str:
     """WebSocket URL of a native conversation."""
     ws_base = base_url.rstrip("/").replace("https://", "wss://").replace("http://", "ws://")
-    return f"{ws_base}/v1/voice/conversation?{urlencode({'api_key': api_key, 'agent_id': agent_id})}"
+    return (
+        f"{ws_base}/v1/voice/conversation?{urlencode({'api_key': api_key, 'agent_id': agent_id})}"
+    )
 
 
 class Conversation:
@@ -183,7 +185,7 @@ class _Listener:
             now = time.monotonic()
             event["_received_at"] = now
             self.events.append(event)
-            kind, turn_id = event.get("type"), event.get("turn_id")
+            kind, turn_id = event.get("type"), str(event.get("turn_id", ""))
             if kind == "audio":
                 reply = self.replies.setdefault(turn_id, AgentReply(turn_id))
                 reply.first_audio_at = reply.first_audio_at or now
@@ -288,18 +290,20 @@ async def call(
                     return next((t for t in listener.user_texts if t not in before), None)
 
                 await listener.wait_for(lambda: new_turn() is not None, reply_timeout)
-                tid = new_turn()
-                if tid is None:
+                turn_id = new_turn()
+                if turn_id is None:
                     turns.append(CallTurn("", None, speech_end, None))
                     continue
-                await listener.wait_for(
-                    lambda tid=tid: tid in listener.done_turns(), reply_timeout  # type: ignore[misc]
-                )
-                reply = listener.replies.get(tid)
+
+                def answered(turn_id: str = turn_id) -> bool:
+                    return turn_id in listener.done_turns()
+
+                await listener.wait_for(answered, reply_timeout)
+                reply = listener.replies.get(turn_id)
                 v2v = None
                 if reply is not None and reply.first_audio_at is not None:
                     v2v = round((reply.first_audio_at - speech_end) * 1000.0, 1)
-                turns.append(CallTurn(listener.user_texts[tid], reply, speech_end, v2v))
+                turns.append(CallTurn(listener.user_texts[turn_id], reply, speech_end, v2v))
             await conv.send({"type": "end"})
             await listener.wait_for(lambda: listener.ended is not None, 5.0)
         finally:

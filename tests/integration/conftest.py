@@ -41,15 +41,27 @@ def start_server(data_dir: Path, timeout: float = 180.0) -> Server:
     env = {**os.environ, "PARLEY_LOG_JSON": "true"}
     with out.open("wb") as stdout, log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "parley.cli", "serve", "--port", str(port),
-             "--data-dir", str(data_dir)],
-            stdout=stdout, stderr=stderr, env=env,
+            [
+                sys.executable,
+                "-m",
+                "parley.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 break

@@ -233,11 +233,6 @@ def test_frame_size_limit_applies_before_parsing() -> None:
     assert "exceeds the limit" in _decode_error(codec, "{" * 2000).message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NativeCodec.decode compares len(str) (characters) with max_frame_bytes; "
-    "a non-ASCII frame whose UTF-8 size is over the byte limit is accepted",
-)
 def test_frame_limit_counts_utf8_bytes() -> None:
     codec = NativeCodec(max_frame_bytes=1024, max_text_chars=4000)
     frame = json.dumps({"type": "text", "text": "é" * 600}, ensure_ascii=False)
@@ -303,7 +298,13 @@ def test_encoded_audio_decodes_back_to_the_same_pcm(codec: NativeCodec) -> None:
         ),
         (
             TranscriptOut("agent", "Hi.", False, "turn_2"),
-            {"type": "transcript", "role": "agent", "text": "Hi.", "final": False, "turn_id": "turn_2"},
+            {
+                "type": "transcript",
+                "role": "agent",
+                "text": "Hi.",
+                "final": False,
+                "turn_id": "turn_2",
+            },
         ),
         (SpeechStarted(), {"type": "speech_started"}),
         (SpeechStopped(), {"type": "speech_stopped"}),

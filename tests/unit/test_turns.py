@@ -6,9 +6,9 @@ import pytest
 
 from parley.core.turns import (
     EndOfTurn,
+    Speculate,
     SpeechResumed,
     SpeechStart,
-    Speculate,
     TurnConfig,
     TurnDetector,
     TurnSignal,
@@ -48,10 +48,10 @@ class Feed:
 
 def _approx(signal: TurnSignal, expected: TurnSignal) -> None:
     assert type(signal) is type(expected)
-    assert vars_of(signal) == pytest.approx(vars_of(expected), abs=1e-9)
+    assert _fields(signal) == pytest.approx(_fields(expected), abs=1e-9)
 
 
-def vars_of(signal: TurnSignal) -> dict[str, float]:
+def _fields(signal: TurnSignal) -> dict[str, float]:
     return {name: getattr(signal, name) for name in signal.__slots__}
 
 

@@ -34,7 +34,7 @@ def pcm16_to_float32(pcm: bytes) -> npt.NDArray[np.float32]:
 def float32_to_pcm16(samples: npt.NDArray[np.floating]) -> bytes:
     """Float samples in [-1, 1] to PCM16 bytes (clipped)."""
     clipped = np.clip(samples, -1.0, 32767.0 / 32768.0)
-    return (clipped * 32768.0).astype("<i2").tobytes()
+    return bytes((clipped * 32768.0).astype("<i2").tobytes())
 
 
 def silence(ms: float, sample_rate: int) -> bytes:

@@ -17,14 +17,21 @@ ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx"}
 )
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
-CLAUSE_END = re.compile(r"[,;:]+(?=\s)|\s[-–—]\s")
-_MARKDOWN = re.compile(r"[*_`#>]+|^\s*[-•]\s+", re.MULTILINE)
+CLAUSE_END = re.compile(r"[,;:]+(?=\s)|\s[-\u2013\u2014]\s")  # hyphen, en and em dash
+_MARKDOWN = re.compile(r"[*_`#>]+")
+_BULLET = re.compile(r"\n[ \t]*[-•][ \t]+")
+_LEADING_BULLET = re.compile(r"^\s*[-•][ \t]+")
 _SPACES = re.compile(r"\s+")
 
 
-def speakable(text: str) -> str:
-    """Remove markdown decoration and collapse whitespace."""
-    return _SPACES.sub(" ", _MARKDOWN.sub("", text)).strip()
+def speakable(text: str, *, line_start: bool = True) -> str:
+    """Remove markdown decoration and collapse whitespace.
+
+    A leading ``-``/``•`` is a bullet only when ``text`` starts a line (``line_start``).
+    """
+    if line_start:
+        text = _LEADING_BULLET.sub("", text)
+    return _SPACES.sub(" ", _MARKDOWN.sub("", _BULLET.sub("\n", text))).strip()
 
 
 def _is_abbreviation(text: str, dot_index: int) -> bool:
@@ -38,6 +45,7 @@ class ClauseAggregator:
 
     def __init__(self, first_clause_min_chars: int = 24, max_clause_chars: int = 200) -> None:
         self._buf = ""
+        self._line_start = True
         self._emitted = 0
         self._first_min = first_clause_min_chars
         self._max = max_clause_chars
@@ -47,7 +55,10 @@ class ClauseAggregator:
         self._buf += token
         out: list[str] = []
         while (cut := self._find_cut()) is not None:
-            clause, self._buf = speakable(self._buf[:cut]), self._buf[cut:].lstrip()
+            clause = speakable(self._buf[:cut], line_start=self._line_start)
+            rest = self._buf[cut:]
+            self._buf = rest.lstrip()
+            self._line_start = "\n" in rest[: len(rest) - len(self._buf)]
             if clause:
                 out.append(clause)
                 self._emitted += 1
@@ -55,7 +66,7 @@ class ClauseAggregator:
 
     def flush(self) -> list[str]:
         """Return whatever text is left as a final clause."""
-        clause, self._buf = speakable(self._buf), ""
+        clause, self._buf = speakable(self._buf, line_start=self._line_start), ""
         if clause:
             self._emitted += 1
             return [clause]

@@ -157,7 +157,9 @@ class VoiceSession:
         self._detector = TurnDetector(agent.turns)
         self._splitter = FrameSplitter()
         self._recent: deque[bytes] = deque(
-            maxlen=max(1, int(self.engine.preroll_ms / duration_ms(bytes(VAD_FRAME_BYTES), SAMPLE_RATE)))
+            maxlen=max(
+                1, int(self.engine.preroll_ms / duration_ms(bytes(VAD_FRAME_BYTES), SAMPLE_RATE))
+            )
         )
         self._utterance: bytearray | None = None
         self._timeline = TurnTimeline()
@@ -177,7 +179,9 @@ class VoiceSession:
         await self._emit(Connected(self.conversation_id, self.agent.agent_id))
         self._poller = asyncio.create_task(self._poll_loop(), name="parley-turn-poll")
         if self.agent.first_message:
-            self._start_agent_turn(self._new_turn_id(), None, first_message=self.agent.first_message)
+            self._start_agent_turn(
+                self._new_turn_id(), None, first_message=self.agent.first_message
+            )
 
     async def close(self, reason: EndReason, *, notify: bool = True) -> None:
         """End the session: cancel every task, record a cut-off agent turn, say why."""
@@ -195,7 +199,9 @@ class VoiceSession:
             try:
                 await self._observer.on_end(reason)
             except Exception:
-                log.exception("could not store session end", extra={"session_id": self.conversation_id})
+                log.exception(
+                    "could not store session end", extra={"session_id": self.conversation_id}
+                )
         if notify:
             with contextlib.suppress(Exception):
                 await self._emit(SessionEnded(reason))
@@ -217,7 +223,9 @@ class VoiceSession:
                 await self._emit(Pong(ts))
             case ToolResultIn(call_id=call_id):
                 await self._emit(
-                    ErrorOut("validation_error", f"no tool call {call_id!r} is waiting for a result")
+                    ErrorOut(
+                        "validation_error", f"no tool call {call_id!r} is waiting for a result"
+                    )
                 )
             case EndIn():
                 await self.close("client")
@@ -355,8 +363,12 @@ class VoiceSession:
             if user_text is not None:
                 await self._emit(TranscriptOut("user", user_text, True, turn.turn_id))
                 self.context.add_user(user_text)
-                await self._record(TurnRecord(turn.turn_id, "user", user_text, started, self._wallclock()))
-                await self._speak(turn, self._llm_tokens(), timeline or TurnTimeline(), measured=True)
+                await self._record(
+                    TurnRecord(turn.turn_id, "user", user_text, started, self._wallclock())
+                )
+                await self._speak(
+                    turn, self._llm_tokens(), timeline or TurnTimeline(), measured=True
+                )
             else:
                 await self._speak(turn, _one(first_message or ""), TurnTimeline(), measured=False)
         except asyncio.CancelledError:
@@ -374,7 +386,9 @@ class VoiceSession:
         except Exception as exc:
             log.exception("agent turn failed", extra=self._log_extra(turn))
             with contextlib.suppress(Exception):
-                await self._emit(ErrorOut("internal_error", f"the agent could not answer: {type(exc).__name__}"))
+                await self._emit(
+                    ErrorOut("internal_error", f"the agent could not answer: {type(exc).__name__}")
+                )
         finally:
             if self._response is turn:
                 self._response = None
@@ -412,7 +426,9 @@ class VoiceSession:
                         if timeline.first_tts_audio is None:
                             timeline.first_tts_audio = self._clock.now()
                         pending += resampler.push(pcm)
-                        pending, seq = await self._send_audio(turn, pending, seq, timeline, flush=False)
+                        pending, seq = await self._send_audio(
+                            turn, pending, seq, timeline, flush=False
+                        )
                 finally:
                     tts_idle.set()
                 pending += resampler.push(b"", last=True)

@@ -31,7 +31,9 @@ def configure_logging(level: str = "INFO", *, json_format: bool = True) -> None:
     """Send parley's logs (and uvicorn's) to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if json_format else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if json_format
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

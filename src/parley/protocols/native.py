@@ -97,12 +97,13 @@ class NativeCodec:
         self.max_text_chars = max_text_chars
 
     def decode(self, frame: str | bytes) -> ClientEvent:
-        """Parse one WebSocket frame; raises ValidationError or AudioError with a precise message."""
+        """Parse one WebSocket frame; raise ValidationError or AudioError saying what is wrong."""
         if isinstance(frame, bytes):
             raise ValidationError("binary frames are not supported: send JSON text frames")
-        if len(frame) > self.max_frame_bytes:
+        size = len(frame) if frame.isascii() else len(frame.encode("utf-8"))
+        if size > self.max_frame_bytes:
             raise ValidationError(
-                f"message of {len(frame)} bytes exceeds the limit of {self.max_frame_bytes}"
+                f"message of {size} bytes exceeds the limit of {self.max_frame_bytes}"
             )
         try:
             raw = json.loads(frame)
@@ -136,7 +137,8 @@ class NativeCodec:
             case _Text(text=text):
                 if len(text) > self.max_text_chars:
                     raise ValidationError(
-                        f"text of {len(text)} characters exceeds the limit of {self.max_text_chars}",
+                        f"text of {len(text)} characters exceeds the limit of "
+                        f"{self.max_text_chars}",
                         param="text",
                     )
                 return TextIn(text)

@@ -71,8 +71,8 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
     async def healthz() -> JSONResponse:
         """200 once the models are loaded, 503 before."""
         if state.models_ready.is_set():
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "loading"}, status_code=503)
+            return JSONResponse({"status": "ok", "active_sessions": len(state.live)})
+        return JSONResponse({"status": "loading", "active_sessions": len(state.live)}, 503)
 
     app.include_router(agents.router)
     app.include_router(ws_native.router)

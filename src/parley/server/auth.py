@@ -37,7 +37,9 @@ async def authenticate(state: ServerState, key: str | None) -> ApiKeyRecord:
 
 async def require_key(request: Request) -> ApiKeyRecord:
     """FastAPI dependency: the caller's API key."""
-    return await authenticate(get_state(request), bearer_token(request.headers.get("authorization")))
+    return await authenticate(
+        get_state(request), bearer_token(request.headers.get("authorization"))
+    )
 
 
 ApiKey = Annotated[ApiKeyRecord, Depends(require_key)]

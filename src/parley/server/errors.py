@@ -35,5 +35,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found_error", 405: "validation_error"}.get(exc.status_code, "internal_error")
+        code = {404: "not_found_error", 405: "validation_error"}.get(
+            exc.status_code, "internal_error"
+        )
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)

