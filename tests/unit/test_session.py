@@ -105,6 +105,11 @@ async def test_first_message_is_spoken_on_connect() -> None:
     assert h.of(AgentTurnEnd) == [AgentTurnEnd("turn_1")]
     assert h.of(MetricsOut) == []
     assert h.llm.requests == []
+    (prefill,) = h.llm.prefills
+    assert prefill[-1] == {"role": "assistant", "content": "Hello there."}
+    await h.session.handle(TextIn("hi"))
+    await h.settle()
+    assert h.llm.requests[0][: len(prefill)] == prefill, "the first reply extends the prefill"
     await h.session.close("client")
 
 

@@ -43,7 +43,7 @@ def _is_abbreviation(text: str, dot_index: int) -> bool:
 class ClauseAggregator:
     """Feed tokens with :meth:`push`; get finished clauses; :meth:`flush` at the end."""
 
-    def __init__(self, first_clause_min_chars: int = 24, max_clause_chars: int = 200) -> None:
+    def __init__(self, first_clause_min_chars: int = 16, max_clause_chars: int = 200) -> None:
         self._buf = ""
         self._line_start = True
         self._emitted = 0

@@ -37,7 +37,4 @@ class ConversationContext:
     def messages(self) -> list[ChatMessage]:
         """What to send to the LLM now."""
         system = f"{self.system_prompt.strip()}\n\n{VOICE_STYLE}".strip()
-        recent = self._history[-self.max_messages :]
-        while recent and recent[0]["role"] == "assistant" and len(recent) > 1:
-            recent = recent[1:]  # chat templates expect the user to speak first after system
-        return [{"role": "system", "content": system}, *recent]
+        return [{"role": "system", "content": system}, *self._history[-self.max_messages :]]

@@ -120,6 +120,7 @@ class _AgentTurn:
     turn_id: str
     task: asyncio.Task[None] | None = None
     spoken: list[str] = field(default_factory=list)
+    generated: list[str] = field(default_factory=list)
     audio_sent: bool = False
     finished: bool = False
 
@@ -166,6 +167,7 @@ class VoiceSession:
         self._stt_task: asyncio.Task[str] | None = None
         self._response: _AgentTurn | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._prefill: asyncio.Task[None] | None = None
         self._turns = 0
         self._listening = True
         self._paused = False
@@ -178,10 +180,13 @@ class VoiceSession:
         """Announce the session, start the end-of-turn timer and speak the first message."""
         await self._emit(Connected(self.conversation_id, self.agent.agent_id))
         self._poller = asyncio.create_task(self._poll_loop(), name="parley-turn-poll")
+        prefix = self.context.messages()
         if self.agent.first_message:
             self._start_agent_turn(
                 self._new_turn_id(), None, first_message=self.agent.first_message
             )
+            prefix.append({"role": "assistant", "content": self.agent.first_message})
+        self._prefill = asyncio.create_task(self.models.llm.prefill(prefix), name="parley-prefill")
 
     async def close(self, reason: EndReason, *, notify: bool = True) -> None:
         """End the session: cancel every task, record a cut-off agent turn, say why."""
@@ -194,6 +199,8 @@ class VoiceSession:
                 await self._poller
         if self._stt_task:
             self._stt_task.cancel()
+        if self._prefill and not self._prefill.done():
+            self._prefill.cancel()
         await self._cancel_response(announce=False)
         if self._observer is not None:
             try:
@@ -413,7 +420,9 @@ class VoiceSession:
         timeline.llm_start = self._clock.now()
         tts_idle = asyncio.Event()
         tts_idle.set()
-        producer = asyncio.create_task(self._aggregate(tokens, clauses, timeline, tts_idle))
+        producer = asyncio.create_task(
+            self._aggregate(tokens, clauses, timeline, tts_idle, turn.generated)
+        )
         voice = self.models.tts.voice(self.agent.voice_id)
         seq = 0
         try:
@@ -440,7 +449,8 @@ class VoiceSession:
             producer.cancel()
         text = " ".join(turn.spoken)
         timeline.turn_end = self._clock.now()
-        self.context.add_agent(text)
+        # The LLM's own words (not the cleaned-up spoken text) keep its prompt cache valid.
+        self.context.add_agent("".join(turn.generated) or text)
         turn.finished = True  # from here on, closing the session waits instead of cancelling
         latency = timeline.latency_ms()
         now = self._wallclock()
@@ -456,12 +466,14 @@ class VoiceSession:
         out: asyncio.Queue[str | None],
         timeline: TurnTimeline,
         tts_idle: asyncio.Event,
+        generated: list[str],
     ) -> None:
         """LLM tokens → clauses. Pauses while TTS synthesizes: speech already queued for
         the user comes first, and generation catches up while that audio plays."""
         aggregator = ClauseAggregator()
         try:
             async for token in tokens:
+                generated.append(token)
                 await tts_idle.wait()
                 if timeline.llm_first_token is None:
                     timeline.llm_first_token = self._clock.now()

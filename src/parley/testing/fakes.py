@@ -88,8 +88,12 @@ class ScriptedLLM(LanguageModel):
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies) or ["OK."]
         self.requests: list[list[ChatMessage]] = []
+        self.prefills: list[list[ChatMessage]] = []
         self.gate: asyncio.Event | None = None
         self.pause_after = 1
+
+    async def prefill(self, messages: list[ChatMessage]) -> None:
+        self.prefills.append(list(messages))
 
     async def stream(
         self, messages: list[ChatMessage], *, max_tokens: int, temperature: float

@@ -25,5 +25,9 @@ class LanguageModel(ABC):
     ) -> AsyncIterator[str]:
         """Yield text pieces as they are generated. Closing the iterator stops generation."""
 
+    async def prefill(self, messages: list[ChatMessage]) -> None:  # noqa: B027 - optional
+        """Process ``messages`` ahead of time so a later reply that starts with them is
+        faster (e.g. a session's system prompt while the greeting plays)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -61,9 +61,16 @@ class LlamaCppLLM(LanguageModel):
 
     name = "llama-local"
 
-    def __init__(self, model_path: Path | None = None, *, threads: int = 2, context: int = 2048):
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        threads: int = 2,
+        context: int = 2048,
+        cache_bytes: int = 256 << 20,
+    ) -> None:
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, LlamaRAMCache
         except ImportError as exc:
             raise ProviderUnavailableError(
                 "llama-cpp-python is missing: pip install llama-cpp-python"
@@ -77,6 +84,9 @@ class LlamaCppLLM(LanguageModel):
             n_threads_batch=threads,
             verbose=False,
         )
+        # Remembers evaluated conversations, so each turn only evaluates what is new
+        # even when several sessions take turns on the one model.
+        self._llm.set_cache(LlamaRAMCache(capacity_bytes=cache_bytes))
         self._worker = ModelWorker("llm")
         self._llm.create_chat_completion(  # warm up: first real turn is not slower
             messages=[{"role": "user", "content": "Hello"}], max_tokens=2
@@ -86,6 +96,10 @@ class LlamaCppLLM(LanguageModel):
     def queue_wait_ms(self) -> float:
         """Time the last generation waited for the model thread."""
         return self._worker.last_queue_wait_ms
+
+    async def prefill(self, messages: list[ChatMessage]) -> None:
+        async for _ in self.stream(messages, max_tokens=1, temperature=0.0):
+            pass
 
     async def stream(
         self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
