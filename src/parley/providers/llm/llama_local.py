@@ -70,7 +70,8 @@ class LlamaCppLLM(LanguageModel):
         cache_bytes: int = 256 << 20,
     ) -> None:
         try:
-            from llama_cpp import Llama, LlamaRAMCache
+            from llama_cpp import Llama
+            from llama_cpp.llama_cache import LlamaRAMCache
         except ImportError as exc:
             raise ProviderUnavailableError(
                 "llama-cpp-python is missing: pip install llama-cpp-python"
