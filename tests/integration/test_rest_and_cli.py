@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from parley.client import ParleyClient
+from parley.client import Conversation, ParleyClient, conversation_url
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
@@ -106,7 +106,13 @@ def test_healthz_and_openapi(server: Server) -> None:
     assert {"/v1/agents/create", "/v1/agents", "/v1/agents/{agent_id}"} <= set(paths)
 
 
-def test_server_log_holds_no_secret(server: Server) -> None:
+async def test_server_log_holds_no_secret(server: Server) -> None:
+    url = conversation_url(server.url, server.admin_key, "agt_demo")
+    async with Conversation(url) as conv:
+        assert (await conv.recv(timeout=10))["type"] == "connected"
+    async with Conversation(conversation_url(server.url, "sk_live_guess", "agt_demo")) as conv:
+        assert (await conv.recv(timeout=10))["code"] == "authentication_error"
     log = server.log.read_text()
+    assert "/v1/voice/conversation?api_key=***" in log
     assert "model loaded" in log and "models ready" in log
     assert server.admin_key not in log and "sk_live_" not in log

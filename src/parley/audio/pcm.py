@@ -21,7 +21,7 @@ def check_pcm16(data: bytes) -> None:
         )
 
 
-def duration_ms(pcm: bytes, sample_rate: int) -> float:
+def duration_ms(pcm: bytes | bytearray, sample_rate: int) -> float:
     """Duration of PCM16 mono audio in milliseconds."""
     return len(pcm) / BYTES_PER_SAMPLE / sample_rate * 1000.0
 

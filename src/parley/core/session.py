@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from parley.audio.pcm import VAD_FRAME_BYTES, FrameSplitter, duration_ms
+from parley.audio.pcm import FrameSplitter, duration_ms
 from parley.audio.resample import StreamResampler
 from parley.core.clauses import ClauseAggregator
 from parley.core.clock import Clock
@@ -50,6 +50,7 @@ from parley.core.events import (
 from parley.core.metrics import TurnTimeline
 from parley.core.records import TurnRecord
 from parley.core.turns import (
+    FRAME_MS,
     EndOfTurn,
     Speculate,
     SpeechResumed,
@@ -157,11 +158,7 @@ class VoiceSession:
         self._wallclock = wallclock
         self._detector = TurnDetector(agent.turns)
         self._splitter = FrameSplitter()
-        self._recent: deque[bytes] = deque(
-            maxlen=max(
-                1, int(self.engine.preroll_ms / duration_ms(bytes(VAD_FRAME_BYTES), SAMPLE_RATE))
-            )
-        )
+        self._recent: deque[bytes] = deque(maxlen=max(1, int(self.engine.preroll_ms / FRAME_MS)))
         self._utterance: bytearray | None = None
         self._timeline = TurnTimeline()
         self._stt_task: asyncio.Task[str] | None = None
@@ -250,7 +247,7 @@ class VoiceSession:
             signals = self._detector.on_frame(probability, self._clock.now())
             if (
                 self._utterance is not None
-                and duration_ms(bytes(self._utterance), SAMPLE_RATE) > self.engine.max_utterance_ms
+                and duration_ms(self._utterance, SAMPLE_RATE) > self.engine.max_utterance_ms
             ):
                 now = self._clock.now()
                 self._detector.reset()

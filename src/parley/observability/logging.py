@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_SECRETS = re.compile(r"((?:api_key|token|key)=)[^&\s\"']+|\b[sp]k_live_[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    """Replace API keys and tokens (in URLs or bare) with ``***``."""
+    return _SECRETS.sub(lambda m: f"{m.group(1)}***" if m.group(1) else "***", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Removes secrets from every record, including other libraries' (uvicorn logs URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,9 +53,11 @@ def configure_logging(level: str = "INFO", *, json_format: bool = True) -> None:
         if json_format
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -93,11 +93,6 @@ class LlamaCppLLM(LanguageModel):
             messages=[{"role": "user", "content": "Hello"}], max_tokens=2
         )
 
-    @property
-    def queue_wait_ms(self) -> float:
-        """Time the last generation waited for the model thread."""
-        return self._worker.last_queue_wait_ms
-
     async def prefill(self, messages: list[ChatMessage]) -> None:
         async for _ in self.stream(messages, max_tokens=1, temperature=0.0):
             pass

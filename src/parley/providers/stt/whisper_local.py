@@ -56,10 +56,5 @@ class WhisperSTT(SpeechToText):
     async def transcribe(self, pcm: bytes, *, language: str = "en") -> str:
         return await self._worker.run(lambda: self._transcribe_sync(pcm, language))
 
-    @property
-    def queue_wait_ms(self) -> float:
-        """Time the last call waited for the model thread."""
-        return self._worker.last_queue_wait_ms
-
     def close(self) -> None:
         self._worker.shutdown()

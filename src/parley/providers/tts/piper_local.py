@@ -86,10 +86,5 @@ class PiperTTS(TextToSpeech):
         for pcm in await self._worker.run(run):
             yield pcm
 
-    @property
-    def queue_wait_ms(self) -> float:
-        """Time the last synthesis waited for the model thread."""
-        return self._worker.last_queue_wait_ms
-
     def close(self) -> None:
         self._worker.shutdown()

@@ -1,0 +1,94 @@
+"""Run a real ``parley serve`` process on a free port (for tests and benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class ServerProcess:
+    """A started server: where it listens, its admin key, data dir, process and log."""
+
+    url: str
+    admin_key: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def database_url(self) -> str:
+        """Async SQLAlchemy URL of the server's SQLite database."""
+        return f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """The server's JSON log lines so far."""
+        records = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                records.append(json.loads(line))
+        return records
+
+    def memory_kib(self) -> dict[str, int]:
+        """Current and peak resident memory of the server process (Linux)."""
+        fields = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0])
+        return fields
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, timeout: float = 180.0) -> ServerProcess:
+    """Start ``parley serve`` and wait until /healthz says the models are loaded."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    out, log = data_dir / "serve.out", data_dir / "serve.log"
+    env = {**os.environ, "PARLEY_LOG_JSON": "true"}
+    command = [sys.executable, "-m", "parley.cli", "serve", "--port", str(port)]
+    with out.open("wb") as stdout, log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(data_dir)], stdout=stdout, stderr=stderr, env=env
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text()[-3000:]
+            raise RuntimeError(f"server exited with {process.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    else:
+        process.kill()
+        raise RuntimeError(f"server not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
+    lines = out.read_text().splitlines()
+    key = next(line.strip() for line in lines if line.strip().startswith("sk_live_"))
+    return ServerProcess(url, key, data_dir, process, log)

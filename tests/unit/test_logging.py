@@ -1,0 +1,44 @@
+"""Secrets never reach the logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from parley.observability.logging import JsonFormatter, RedactSecrets, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '"WebSocket /v1/voice/conversation?api_key=sk_live_abc-_12&agent_id=a"',
+            '"WebSocket /v1/voice/conversation?api_key=***&agent_id=a"',
+        ),
+        ("GET /x?token=tok_123 HTTP/1.1", "GET /x?token=*** HTTP/1.1"),
+        ("key pk_live_XYZ leaked", "key *** leaked"),
+        ("nothing secret here", "nothing secret here"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_filter_redacts_formatted_messages_as_json() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets())
+    logger = logging.getLogger("parley.test.redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.warning("%s - %s", "client", "/v1/voice/conversation?api_key=sk_live_secret")
+    logger.info("session started", extra={"session_id": "ses_1"})
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["msg"] == "client - /v1/voice/conversation?api_key=***"
+    assert first["level"] == "warning" and "sk_live_secret" not in stream.getvalue()
+    assert second["session_id"] == "ses_1"
