@@ -125,6 +125,23 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_say(args: argparse.Namespace) -> int:
+    """Speak text into a WAV file with the embedded voice (handy input for ``parley call``)."""
+    from parley.audio.wav import write_wav
+    from parley.providers.tts.piper_local import PiperTTS
+
+    tts = PiperTTS()
+    voice = tts.voice(args.voice) if args.voice else tts.voices()[0]
+
+    async def speak() -> bytes:
+        return b"".join([pcm async for pcm in tts.synthesize(args.text, voice_id=voice.id)])
+
+    write_wav(args.out, asyncio.run(speak()), voice.sample_rate)
+    tts.close()
+    print(f"wrote {args.out} ({voice.id})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``parley`` command."""
     parser = argparse.ArgumentParser(prog="parley", description="Self-hosted voice agents.")
@@ -152,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--api-key", default=None, help="API key (default $PARLEY_API_KEY)")
     c.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each reply")
     c.set_defaults(func=cmd_call)
+
+    say = sub.add_parser("say", help="speak text into a WAV file with the embedded voice")
+    say.add_argument("text")
+    say.add_argument("out", type=Path, help="WAV file to write")
+    say.add_argument("--voice", default=None, help="voice id (default: the first installed)")
+    say.set_defaults(func=cmd_say)
     return parser
 
 

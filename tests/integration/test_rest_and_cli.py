@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import wave
+from pathlib import Path
 
 import httpx
 import pytest
@@ -116,3 +118,37 @@ async def test_server_log_holds_no_secret(server: Server) -> None:
     assert "/v1/voice/conversation?api_key=***" in log
     assert "model loaded" in log and "models ready" in log
     assert server.admin_key not in log and "sk_live_" not in log
+
+
+def test_say_then_call_prints_the_conversation(server: Server, tmp_path: Path) -> None:
+    question, reply = tmp_path / "question.wav", tmp_path / "reply.wav"
+    parley = [sys.executable, "-m", "parley.cli"]
+    subprocess.run([*parley, "say", "What is the capital of France?", str(question)], check=True)
+    with wave.open(str(question)) as w:
+        assert w.getframerate() == 22050  # parley call converts it
+    out = subprocess.run(
+        [
+            *parley,
+            "call",
+            "agt_demo",
+            str(question),
+            "--url",
+            server.url,
+            "--api-key",
+            server.admin_key,
+            "--out",
+            str(reply),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("conversation ses_")
+    you = next(line for line in lines if line.startswith("you:"))
+    assert "capital" in you.lower() and "france" in you.lower()
+    assert sum(line.startswith("agent:") for line in lines) == 2  # greeting and answer
+    assert "voice-to-voice" in out
+    with wave.open(str(reply)) as w:
+        assert w.getframerate() == 16000 and w.getnframes() > 16000
