@@ -21,6 +21,13 @@ class TurnSettings(BaseModel):
     speculative_stt_after_ms: int = Field(
         96, ge=0, le=5000, description="silence after which STT starts speculatively"
     )
+    interrupt_threshold: int = Field(
+        5, ge=1, le=50, description="32 ms frames of speech that interrupt the agent"
+    )
+    idle_timeout_ms: int = Field(
+        15000, ge=0, le=600_000, description="user silence before the agent checks in; 0: never"
+    )
+    idle_prompts: int = Field(2, ge=0, le=5, description="check-ins before ending as idle")
 
 
 class ModelSettings(BaseModel):
@@ -41,6 +48,9 @@ class LimitSettings(BaseModel):
 
     max_frame_bytes: int = Field(256 * 1024, ge=1024, description="largest WebSocket message")
     max_text_chars: int = Field(4000, ge=1)
+    client_timeout_s: float = Field(
+        30.0, ge=1.0, description="close a socket that sends nothing (not even ping) this long"
+    )
 
 
 class Settings(BaseSettings):

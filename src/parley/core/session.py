@@ -84,6 +84,9 @@ class AgentConfig:
     language: str = "en"
     max_turns: int = 50
     turns: TurnConfig = field(default_factory=TurnConfig)
+    idle_timeout_ms: float = 15000.0
+    """User silence after the agent finished before it checks in; 0 disables."""
+    idle_prompts: int = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ class TurnConfig:
     end_of_turn_silence_ms: float = 500.0
     min_speech_ms: float = 96.0
     speculative_stt_after_ms: float = 96.0
+    interrupt_min_speech_ms: float = 160.0
+    """Speech needed to open a turn while the agent is speaking (a barge-in)."""
 
 
 @dataclass(frozen=True, slots=True)

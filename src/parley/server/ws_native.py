@@ -13,7 +13,7 @@ from parley.core.clock import SystemClock
 from parley.core.events import EndIn, EndReason, ErrorOut, ServerEvent, SessionEnded
 from parley.core.records import TurnRecord
 from parley.core.session import AgentConfig, EngineConfig, SessionModels, VoiceSession
-from parley.core.turns import TurnConfig
+from parley.core.turns import FRAME_MS, TurnConfig
 from parley.errors import (
     AuthenticationError,
     ModelsNotReadyError,
@@ -45,9 +45,13 @@ class _StoreTurns:
 
 
 def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
-    """Engine view of a stored agent, with server defaults for unset turn settings."""
-    defaults = state.settings.turns
+    """Engine view of a stored agent; turn settings it does not set come from the server."""
+    d = state.settings.turns
     s = record.settings
+
+    def pick(name: str) -> float:
+        return float(s.get(name, getattr(d, name)))
+
     return AgentConfig(
         agent_id=record.id,
         system_prompt=record.system_prompt,
@@ -56,13 +60,14 @@ def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
         language=record.language,
         max_turns=record.max_turns,
         turns=TurnConfig(
-            vad_threshold=float(s.get("vad_threshold", defaults.vad_threshold)),
-            end_of_turn_silence_ms=float(
-                s.get("end_of_turn_silence_ms", defaults.end_of_turn_silence_ms)
-            ),
-            min_speech_ms=float(defaults.min_speech_ms),
-            speculative_stt_after_ms=float(defaults.speculative_stt_after_ms),
+            vad_threshold=pick("vad_threshold"),
+            end_of_turn_silence_ms=pick("end_of_turn_silence_ms"),
+            min_speech_ms=float(d.min_speech_ms),
+            speculative_stt_after_ms=float(d.speculative_stt_after_ms),
+            interrupt_min_speech_ms=pick("interrupt_threshold") * FRAME_MS,
         ),
+        idle_timeout_ms=pick("idle_timeout_ms"),
+        idle_prompts=int(pick("idle_prompts")),
     )
 
 
