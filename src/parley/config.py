@@ -53,6 +53,28 @@ class LimitSettings(BaseModel):
     )
 
 
+class RateLimitSettings(BaseModel):
+    """Per-key token bucket for REST requests and conversation connects.
+
+    A key may override both numbers when it is created (``POST /v1/api-keys``).
+    """
+
+    enabled: bool = True
+    requests_per_minute: float = Field(
+        600.0, gt=0, le=1_000_000, description="bucket refill rate per key"
+    )
+    burst: int = Field(100, ge=1, le=100_000, description="bucket size: requests at once")
+
+
+class SessionSettings(BaseModel):
+    """Sessions created over REST (``POST /v1/agents/{id}/sessions``)."""
+
+    token_ttl_s: int = Field(
+        300, ge=1, le=86_400, description="default life of a session's connect token"
+    )
+    max_token_ttl_s: int = Field(3600, ge=1, le=86_400, description="largest expires_in allowed")
+
+
 class Settings(BaseSettings):
     """Server settings."""
 
@@ -70,6 +92,8 @@ class Settings(BaseSettings):
     turns: TurnSettings = Field(default_factory=TurnSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     def resolved_database_url(self) -> str:
         """The async database URL in use."""

@@ -70,11 +70,15 @@ class AudioError(ParleyError):
 
 
 class RateLimitError(ParleyError):
-    """Too many requests for this key."""
+    """Too many requests for this key; ``retry_after`` is in seconds."""
 
     code = "rate_limit_error"
     http_status = 429
     ws_close_code = 4029
+
+    def __init__(self, message: str, *, retry_after: float, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
 
 
 class InternalError(ParleyError):

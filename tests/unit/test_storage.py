@@ -81,7 +81,7 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     with sqlite3.connect(path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"api_keys", "agents", "sessions", "turns", "alembic_version"} <= tables
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
         session_cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
         assert session_cols == {
             "id",
@@ -91,11 +91,20 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
             "ended_at",
             "end_reason",
             "metadata",
+            "initial_message",
+            "api_key_id",
+            "expires_at",
+            "token_hash",
+            "connected_at",
         }
         turn_fks = conn.execute("PRAGMA foreign_key_list(turns)").fetchall()
         assert [(r[2], r[3], r[6]) for r in turn_fks] == [("sessions", "session_id", "CASCADE")]
         indexes = {r[1]: r[2] for r in conn.execute("PRAGMA index_list(api_keys)")}
         assert indexes["ix_api_keys_key_hash"] == 1  # unique
+        session_indexes = {r[1]: r[2] for r in conn.execute("PRAGMA index_list(sessions)")}
+        assert session_indexes["ix_sessions_agent_id"] == 0
+        (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'sessions'").fetchone()
+        assert "uq_sessions_token_hash UNIQUE (token_hash)" in ddl
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
     second = Database(_url(path))
@@ -106,7 +115,7 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     finally:
         await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
 
 
 async def test_in_memory_sqlite_is_refused() -> None:

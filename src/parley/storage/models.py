@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -79,6 +80,10 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    kind: Mapped[str] = mapped_column(String(16), default="secret", server_default="secret")
+    agent_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    rate_limit_per_minute: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -98,6 +103,12 @@ class AgentRow(Base):
     max_turns: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    content_policy_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    knowledge_base_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    web_search: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    provider_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -114,6 +125,11 @@ class SessionRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    initial_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class TurnRow(Base):

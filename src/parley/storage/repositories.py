@@ -6,10 +6,10 @@ import builtins
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
@@ -22,9 +22,15 @@ from parley.storage.models import AgentRow, ApiKeyRow, SessionRow, TurnRow, utcn
 
 AgentStatus = Literal["active", "paused", "deleted"]
 SessionStatus = Literal["active", "ended", "expired"]
+KeyKind = Literal["secret", "publishable"]
+TokenProblem = Literal["unknown", "used", "ended", "expired"]
 
 API_KEY_PREFIX = "sk_live_"
+PUBLISHABLE_KEY_PREFIX = "pk_live_"
+_KEY_PREFIXES: dict[str, str] = {"secret": API_KEY_PREFIX, "publishable": PUBLISHABLE_KEY_PREFIX}
 _API_KEY_DISPLAY_CHARS = 12
+_LAST_USED_RESOLUTION = timedelta(seconds=30)
+"""``last_used_at`` is rewritten at most this often (not on every request)."""
 
 
 def hash_api_key(plaintext: str) -> str:
@@ -43,11 +49,20 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    kind: KeyKind = "secret"
+    agent_ids: tuple[str, ...] | None = None
+    """For publishable keys: the only agents it may talk to (``None``: any)."""
+    rate_limit_per_minute: float | None = None
+    rate_limit_burst: int | None = None
 
     @property
     def revoked(self) -> bool:
         """Whether the key has been revoked."""
         return self.revoked_at is not None
+
+    def may_use_agent(self, agent_id: str) -> bool:
+        """Whether this key may open conversations with ``agent_id``."""
+        return self.agent_ids is None or agent_id in self.agent_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +80,12 @@ class AgentRecord:
     settings: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    content_policy_id: str | None = None
+    knowledge_base_ids: list[str] = field(default_factory=list)
+    web_search: bool = False
+    provider_overrides: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +99,15 @@ class SessionRecord:
     ended_at: datetime | None
     end_reason: str | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    initial_message: str | None = None
+    api_key_id: str | None = None
+    expires_at: datetime | None = None
+    connected_at: datetime | None = None
+
+    @property
+    def created_at(self) -> datetime:
+        """When the session was created (same as ``started_at``)."""
+        return self.started_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +134,10 @@ def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        kind=cast(KeyKind, row.kind),
+        agent_ids=None if row.agent_ids is None else tuple(row.agent_ids),
+        rate_limit_per_minute=row.rate_limit_per_minute,
+        rate_limit_burst=row.rate_limit_burst,
     )
 
 
@@ -120,6 +154,12 @@ def _agent_record(row: AgentRow) -> AgentRecord:
         settings=dict(row.settings),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        tools=list(row.tools or []),
+        content_policy_id=row.content_policy_id,
+        knowledge_base_ids=list(row.knowledge_base_ids or []),
+        web_search=bool(row.web_search),
+        provider_overrides=dict(row.provider_overrides or {}),
+        metadata=dict(row.metadata_ or {}),
     )
 
 
@@ -132,6 +172,10 @@ def _session_record(row: SessionRow) -> SessionRecord:
         ended_at=row.ended_at,
         end_reason=row.end_reason,
         metadata=dict(row.metadata_),
+        initial_message=row.initial_message,
+        api_key_id=row.api_key_id,
+        expires_at=row.expires_at,
+        connected_at=row.connected_at,
     )
 
 
@@ -159,15 +203,38 @@ class ApiKeyRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, name: str, *, is_admin: bool = False) -> tuple[ApiKeyRecord, str]:
-        """Create a key; returns the record and the plaintext, which is shown only now."""
-        plaintext = API_KEY_PREFIX + secrets.token_urlsafe(30)  # 40 url-safe chars
+    async def create(
+        self,
+        name: str,
+        *,
+        is_admin: bool = False,
+        kind: KeyKind = "secret",
+        agent_ids: builtins.list[str] | None = None,
+        rate_limit_per_minute: float | None = None,
+        rate_limit_burst: int | None = None,
+    ) -> tuple[ApiKeyRecord, str]:
+        """Create a key; returns the record and the plaintext, which is shown only now.
+
+        Secret keys start ``sk_live_``, publishable keys ``pk_live_``. Publishable keys
+        are never admin keys; ``agent_ids`` limits them to those agents.
+        """
+        if kind not in _KEY_PREFIXES:
+            raise ValidationError(f"unknown key kind {kind!r}", param="kind")
+        if kind == "publishable" and is_admin:
+            raise ValidationError("a publishable key cannot be an admin key", param="admin")
+        if kind == "secret" and agent_ids is not None:
+            raise ValidationError("only publishable keys are limited to agents", param="agent_ids")
+        plaintext = _KEY_PREFIXES[kind] + secrets.token_urlsafe(30)  # 40 url-safe chars
         row = ApiKeyRow(
             id=new_id("key"),
             name=name,
             prefix=plaintext[:_API_KEY_DISPLAY_CHARS],
             key_hash=hash_api_key(plaintext),
             is_admin=is_admin,
+            kind=kind,
+            agent_ids=None if agent_ids is None else list(dict.fromkeys(agent_ids)),
+            rate_limit_per_minute=rate_limit_per_minute,
+            rate_limit_burst=rate_limit_burst,
             created_at=utcnow(),
         )
         async with self._db.session() as s, s.begin():
@@ -181,8 +248,16 @@ class ApiKeyRepository:
             row = await s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
             if row is None or row.revoked_at is not None:
                 return None
-            row.last_used_at = utcnow()
+            now = utcnow()
+            if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_RESOLUTION:
+                row.last_used_at = now
         return _key_record(row)
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        """The key (revoked or not), or ``None`` if unknown."""
+        async with self._db.session() as s:
+            row = await s.get(ApiKeyRow, key_id)
+            return None if row is None else _key_record(row)
 
     async def count(self, *, include_revoked: bool = False) -> int:
         """How many keys exist; revoked ones only when ``include_revoked``."""
@@ -226,6 +301,12 @@ class AgentRepository:
         max_turns: int = 50,
         settings: dict[str, Any] | None = None,
         agent_id: str | None = None,
+        tools: builtins.list[dict[str, Any]] | None = None,
+        content_policy_id: str | None = None,
+        knowledge_base_ids: builtins.list[str] | None = None,
+        web_search: bool = False,
+        provider_overrides: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> AgentRecord:
         """Create an agent, with ``agent_id`` if given (e.g. ``agt_demo``).
 
@@ -242,6 +323,12 @@ class AgentRepository:
             max_turns=max_turns,
             status="active",
             settings=dict(settings or {}),
+            tools=list(tools or []),
+            content_policy_id=content_policy_id,
+            knowledge_base_ids=list(knowledge_base_ids or []),
+            web_search=web_search,
+            provider_overrides=dict(provider_overrides or {}),
+            metadata_=dict(metadata or {}),
             created_at=now,
             updated_at=now,
         )
@@ -276,6 +363,44 @@ class AgentRepository:
             )
             return [_agent_record(r) for r in rows], total
 
+    _UPDATABLE = frozenset(
+        {
+            "name",
+            "system_prompt",
+            "voice_id",
+            "first_message",
+            "language",
+            "max_turns",
+            "status",
+            "settings",
+            "tools",
+            "content_policy_id",
+            "knowledge_base_ids",
+            "web_search",
+            "provider_overrides",
+            "metadata",
+        }
+    )
+
+    async def update(self, agent_id: str, **changes: Any) -> AgentRecord | None:
+        """Change fields of a live agent; ``None`` if unknown or deleted.
+
+        ``status`` may only become ``active`` or ``paused`` here (see :meth:`delete`).
+        """
+        unknown = set(changes) - self._UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)}")
+        if changes.get("status", "active") not in ("active", "paused"):
+            raise ValidationError("status must be 'active' or 'paused'", param="status")
+        async with self._db.session() as s, s.begin():
+            row = await s.get(AgentRow, agent_id)
+            if row is None or row.status == "deleted":
+                return None
+            for name, value in changes.items():
+                setattr(row, "metadata_" if name == "metadata" else name, value)
+            row.updated_at = utcnow()
+        return _agent_record(row)
+
     async def delete(self, agent_id: str) -> bool:
         """Mark an agent deleted; ``False`` if unknown or already deleted."""
         async with self._db.session() as s, s.begin():
@@ -293,17 +418,35 @@ class SessionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, agent_id: str, metadata: dict[str, Any] | None = None) -> SessionRecord:
+    async def create(
+        self,
+        agent_id: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        initial_message: str | None = None,
+        api_key_id: str | None = None,
+        token_hash: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> SessionRecord:
         """Start an active session for an agent.
+
+        A session created with a ``token_hash`` waits for its single-use token
+        (:meth:`claim_token`) until ``expires_at``; one without is connected now.
 
         Raises :class:`~parley.errors.NotFoundError` if the agent does not exist.
         """
+        now = utcnow()
         row = SessionRow(
             id=new_id("ses"),
             agent_id=agent_id,
             status="active",
-            started_at=utcnow(),
+            started_at=now,
             metadata_=dict(metadata or {}),
+            initial_message=initial_message,
+            api_key_id=api_key_id,
+            token_hash=token_hash,
+            expires_at=expires_at,
+            connected_at=None if token_hash else now,
         )
         try:
             async with self._db.session() as s, s.begin():
@@ -359,11 +502,101 @@ class SessionRepository:
             return [_stored_turn(r) for r in rows]
 
     async def end_all_active(self, reason: str) -> int:
-        """End every session still active (e.g. left by a crash); returns how many."""
+        """End every connected session still active (e.g. left by a crash); returns how many.
+
+        Sessions still waiting for their token are left alone: the token stays usable.
+        """
         async with self._db.session() as s, s.begin():
             result = await s.execute(
                 update(SessionRow)
-                .where(SessionRow.status == "active")
+                .where(SessionRow.status == "active", SessionRow.connected_at.is_not(None))
                 .values(status="ended", ended_at=utcnow(), end_reason=reason)
             )
             return _rowcount(result)
+
+    async def end_waiting_for_agent(self, agent_id: str, reason: str) -> int:
+        """End the agent's sessions whose token was never used; returns how many."""
+        async with self._db.session() as s, s.begin():
+            result = await s.execute(
+                update(SessionRow)
+                .where(
+                    SessionRow.agent_id == agent_id,
+                    SessionRow.status == "active",
+                    SessionRow.connected_at.is_(None),
+                )
+                .values(status="ended", ended_at=utcnow(), end_reason=reason)
+            )
+            return _rowcount(result)
+
+    async def expire_overdue(self) -> int:
+        """Mark sessions whose token was not used before ``expires_at`` expired."""
+        now = utcnow()
+        async with self._db.session() as s, s.begin():
+            result = await s.execute(
+                update(SessionRow)
+                .where(
+                    SessionRow.status == "active",
+                    SessionRow.connected_at.is_(None),
+                    SessionRow.expires_at <= now,
+                )
+                .values(status="expired", ended_at=now, end_reason="expired")
+            )
+            return _rowcount(result)
+
+    async def find_by_token(self, token_hash: str) -> SessionRecord | None:
+        """The session a token belongs to, whatever its state."""
+        async with self._db.session() as s:
+            row = await s.scalar(select(SessionRow).where(SessionRow.token_hash == token_hash))
+            return None if row is None else _session_record(row)
+
+    async def claim_token(
+        self, token_hash: str
+    ) -> tuple[SessionRecord | None, TokenProblem | None]:
+        """Use a session's single-use token: ``(session, None)`` the first time, before
+        ``expires_at``; otherwise ``(session or None, why)``. A token that comes too late
+        marks its session expired."""
+        now = utcnow()
+        async with self._db.session() as s, s.begin():
+            result = await s.execute(
+                update(SessionRow)
+                .where(
+                    SessionRow.token_hash == token_hash,
+                    SessionRow.status == "active",
+                    SessionRow.connected_at.is_(None),
+                    SessionRow.expires_at > now,
+                )
+                .values(connected_at=now)
+            )
+            claimed = _rowcount(result) == 1
+            row = await s.scalar(select(SessionRow).where(SessionRow.token_hash == token_hash))
+            if row is None:
+                return None, "unknown"
+            if claimed:
+                return _session_record(row), None
+            if row.connected_at is not None:
+                return _session_record(row), "used"
+            if row.status != "active":
+                return _session_record(row), "expired" if row.status == "expired" else "ended"
+            row.status, row.ended_at, row.end_reason = "expired", now, "expired"
+        return _session_record(row), "expired"
+
+    async def list_for_agent(
+        self, agent_id: str, limit: int, offset: int, status: SessionStatus | None = None
+    ) -> tuple[builtins.list[SessionRecord], int]:
+        """A page of the agent's sessions, newest first, and their total."""
+        where = [SessionRow.agent_id == agent_id]
+        if status is not None:
+            where.append(SessionRow.status == status)
+        cond = and_(*where)
+        async with self._db.session() as s:
+            total = int(
+                await s.scalar(select(func.count()).select_from(SessionRow).where(cond)) or 0
+            )
+            rows = await s.scalars(
+                select(SessionRow)
+                .where(cond)
+                .order_by(SessionRow.started_at.desc(), SessionRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return [_session_record(r) for r in rows], total
