@@ -3,6 +3,12 @@ the cancellation of an agent turn when the user barges in.
 
 The session knows nothing about sockets or JSON: events come in through
 :meth:`VoiceSession.handle` and go out through the ``emit`` coroutine it was given.
+
+Barge-in is two-step. Speech of ``interrupt_min_speech_ms`` while the agent is audible
+suspends the agent at once (``interruption``: the client drops queued audio). When the
+user's utterance is transcribed, real words end the agent's turn where the user stopped
+hearing it; a backchannel ("mhm") or a noise without words resumes the agent where it
+stopped.
 """
 
 from __future__ import annotations
@@ -10,26 +16,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Protocol
 
 from parley.audio.pcm import FrameSplitter, duration_ms
-from parley.audio.resample import StreamResampler
-from parley.core.clauses import ClauseAggregator
 from parley.core.clock import Clock
 from parley.core.context import ConversationContext
+from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
 from parley.core.events import (
     SAMPLE_RATE,
     AgentTurnEnd,
     AudioIn,
-    AudioOut,
     ClientEvent,
     Connected,
     ControlAck,
+    ControlAction,
     ControlIn,
     EndIn,
     EndReason,
@@ -49,6 +54,7 @@ from parley.core.events import (
 )
 from parley.core.metrics import TurnTimeline
 from parley.core.records import TurnRecord
+from parley.core.speaker import AgentSpeaker
 from parley.core.turns import (
     FRAME_MS,
     EndOfTurn,
@@ -67,10 +73,10 @@ from parley.providers.vad.base import VoiceActivityDetector
 log = logging.getLogger(__name__)
 
 Emit = Callable[[ServerEvent], Awaitable[None]]
-OUT_CHUNK_BYTES = 8000
-"""Agent audio goes out in pieces of at most 250 ms, so an interruption cuts it quickly."""
-_NOT_SPEECH = re.compile(r"^\W*$|^\s*[\[(][^\])]*[\])]\s*$")
-"""Transcripts that hold no words ("", "...", "[BLANK_AUDIO]", "(music)")."""
+
+IDLE_PROMPT = "Are you still there?"
+IDLE_GOODBYE = "It seems you have stepped away. Goodbye for now!"
+MAX_TURNS_GOODBYE = "We have reached the end of our time for this conversation. Goodbye!"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,8 @@ class EngineConfig:
     poll_interval_s: float = 0.02
     preroll_ms: float = 320.0
     max_utterance_ms: float = 28_000.0
+    output_lead_ms: float = 500.0
+    """How far agent audio is sent ahead of real-time playback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +127,33 @@ class SessionObserver(Protocol):
     async def on_end(self, reason: EndReason) -> None: ...
 
 
+class _Stage(Enum):
+    TRANSCRIBING = "transcribing"  # waiting for STT; nothing said to the client yet
+    HOLDING = "holding"  # transcript suggests more is coming; waiting a little longer
+    ANSWERING = "answering"  # user turn committed, agent reply in progress
+    PLAYING = "playing"  # all audio sent, the client is still playing it
+
+
 @dataclass
-class _AgentTurn:
+class _Exchange:
+    """One agent turn in progress (with the user turn that caused it, if any)."""
+
     turn_id: str
+    timeline: TurnTimeline
+    stage: _Stage = _Stage.ANSWERING
+    utterance: bytes = b""
+    speaker: AgentSpeaker | None = None
     task: asyncio.Task[None] | None = None
-    spoken: list[str] = field(default_factory=list)
-    generated: list[str] = field(default_factory=list)
-    audio_sent: bool = False
-    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Suspended:
+    """An agent turn cut by user speech, until we know whether the user took the turn."""
+
+    turn_id: str
+    speaker: AgentSpeaker
+    timeline: TurnTimeline
+    started: datetime
 
 
 def _utcnow() -> datetime:
@@ -159,59 +186,64 @@ class VoiceSession:
         self._clock = clock
         self._observer = observer
         self._wallclock = wallclock
+        self._voice = models.tts.voice(agent.voice_id)
         self._detector = TurnDetector(agent.turns)
         self._splitter = FrameSplitter()
         self._recent: deque[bytes] = deque(maxlen=max(1, int(self.engine.preroll_ms / FRAME_MS)))
         self._utterance: bytearray | None = None
         self._timeline = TurnTimeline()
         self._stt_task: asyncio.Task[str] | None = None
-        self._response: _AgentTurn | None = None
+        self._response: _Exchange | None = None
+        self._suspended: _Suspended | None = None
         self._poller: asyncio.Task[None] | None = None
         self._prefill: asyncio.Task[None] | None = None
+        self._output_open = asyncio.Event()
+        self._output_open.set()
         self._turns = 0
+        self._user_turns = 0
         self._listening = True
         self._paused = False
-        self._played_ms = 0
+        self._last_activity = clock.now()
+        self._idle_prompts_used = 0
         self.ended: EndReason | None = None
+        self.ended_event = asyncio.Event()
+        """Set once the session is over (also when it ends itself: idle, max_turns)."""
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Announce the session, start the end-of-turn timer and speak the first message."""
+        """Announce the session, start the turn timer and speak the first message."""
         await self._emit(Connected(self.conversation_id, self.agent.agent_id))
         self._poller = asyncio.create_task(self._poll_loop(), name="parley-turn-poll")
         prefix = self.context.messages()
         if self.agent.first_message:
-            self._start_agent_turn(
-                self._new_turn_id(), None, first_message=self.agent.first_message
-            )
+            self._say(self.agent.first_message)
             prefix.append({"role": "assistant", "content": self.agent.first_message})
         self._prefill = asyncio.create_task(self.models.llm.prefill(prefix), name="parley-prefill")
 
     async def close(self, reason: EndReason, *, notify: bool = True) -> None:
-        """End the session: cancel every task, record a cut-off agent turn, say why."""
+        """End the session: cancel every task, store what the user heard, say why."""
         if self.ended is not None:
             return
         self.ended = reason
-        if self._poller:
+        if self._poller and self._poller is not asyncio.current_task():
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        if self._stt_task:
-            self._stt_task.cancel()
-        if self._prefill and not self._prefill.done():
-            self._prefill.cancel()
-        await self._cancel_response(announce=False)
+        for task in (self._stt_task, self._prefill):
+            if task and not task.done():
+                task.cancel()
+        await self._stop_response(merge_audio=False)
+        await self._end_suspended(interrupted=True)
         if self._observer is not None:
             try:
                 await self._observer.on_end(reason)
             except Exception:
-                log.exception(
-                    "could not store session end", extra={"session_id": self.conversation_id}
-                )
+                log.exception("could not store session end", extra=self._extra())
         if notify:
             with contextlib.suppress(Exception):
                 await self._emit(SessionEnded(reason))
+        self.ended_event.set()
 
     async def handle(self, event: ClientEvent) -> None:
         """Process one client event (never blocks on model inference)."""
@@ -225,15 +257,14 @@ class VoiceSession:
             case ControlIn(action=action):
                 await self._on_control(action)
             case PlaybackIn(played_ms=played):
-                self._played_ms = played
+                speaker = self._audible_speaker()
+                if speaker is not None:
+                    speaker.report_playback(played)
             case PingIn(ts=ts):
                 await self._emit(Pong(ts))
             case ToolResultIn(call_id=call_id):
-                await self._emit(
-                    ErrorOut(
-                        "validation_error", f"no tool call {call_id!r} is waiting for a result"
-                    )
-                )
+                message = f"no tool call {call_id!r} is waiting for a result"
+                await self._emit(ErrorOut("validation_error", message))
             case EndIn():
                 await self.close("client")
 
@@ -247,6 +278,7 @@ class VoiceSession:
             self._recent.append(frame)
             if self._utterance is not None:
                 self._utterance += frame
+            self._detector.agent_speaking = self._audible_speaker() is not None
             signals = self._detector.on_frame(probability, self._clock.now())
             if (
                 self._utterance is not None
@@ -265,18 +297,12 @@ class VoiceSession:
                 continue
             for signal in self._detector.poll(self._clock.now()):
                 await self._on_signal(signal)
+            await self._check_idle()
 
     async def _on_signal(self, signal: TurnSignal) -> None:
         match signal:
             case SpeechStart():
-                self._utterance = bytearray(b"".join(self._recent))
-                self._timeline = TurnTimeline()
-                if self._stt_task:
-                    self._stt_task.cancel()
-                    self._stt_task = None
-                await self._emit(SpeechStarted())
-                if self._response is not None:
-                    await self._cancel_response(announce=True)
+                await self._on_speech_start()
             case Speculate(speech_end_at=end):
                 self._timeline.speech_end = end
                 self._start_stt()
@@ -291,33 +317,67 @@ class VoiceSession:
                 if self._stt_task is None:
                     self._start_stt()
                 stt, timeline = self._stt_task, self._timeline
+                audio = bytes(self._utterance or b"")
                 self._stt_task, self._utterance = None, None
                 assert stt is not None
-                self._start_agent_turn(self._new_turn_id(), timeline, transcription=stt)
+                exchange = _Exchange(self._new_turn_id(), timeline, _Stage.TRANSCRIBING, audio)
+                self._run(exchange, self._answer_speech(exchange, stt))
+
+    async def _on_speech_start(self) -> None:
+        self._touch()
+        held = await self._stop_response(merge_audio=True)
+        self._utterance = bytearray(held + b"".join(self._recent))
+        self._timeline = TurnTimeline()
+        if self._stt_task:
+            self._stt_task.cancel()
+            self._stt_task = None
+        await self._emit(SpeechStarted())
 
     def _start_stt(self) -> None:
         audio = bytes(self._utterance or b"")
         self._timeline.stt_start = self._clock.now()
-        self._stt_task = asyncio.create_task(
+        stt = asyncio.create_task(
             self.models.stt.transcribe(audio, language=self.agent.language), name="parley-stt"
         )
+        stt.add_done_callback(self._on_speculative_transcript)
+        self._stt_task = stt
+
+    def _on_speculative_transcript(self, task: asyncio.Task[str]) -> None:
+        """A finished question may end the turn sooner than the default silence."""
+        if task is not self._stt_task or task.cancelled() or task.exception() is not None:
+            return
+        target = silence_target_ms(task.result(), self.agent.turns.end_of_turn_silence_ms)
+        self._detector.silence_target_ms = min(target, self.agent.turns.end_of_turn_silence_ms)
 
     async def _on_text(self, text: str) -> None:
-        await self._cancel_response(announce=True)
-        self._start_agent_turn(self._new_turn_id(), TurnTimeline(), user_text=text)
+        self._touch()
+        await self._stop_response(merge_audio=False)
+        await self._end_suspended(interrupted=True)
+        exchange = _Exchange(self._new_turn_id(), TurnTimeline())
+        self._run(exchange, self._answer_text(exchange, text))
 
-    async def _on_control(self, action: str) -> None:
+    async def _on_control(self, action: ControlAction) -> None:
         if action == "interrupt":
-            await self._cancel_response(announce=True)
+            await self._stop_response(merge_audio=False)
+            await self._end_suspended(interrupted=True)
         elif action in ("stop_listening", "start_listening"):
             self._listening = action == "start_listening"
             self._reset_listening()
-        elif action in ("pause", "resume"):
-            self._paused = action == "pause"
-            if self._paused:
-                await self._cancel_response(announce=True)
+        elif action == "pause" and not self._paused:
+            self._paused = True
+            self._output_open.clear()
+            self._for_speaker(lambda s: s.pause())
             self._reset_listening()
-        await self._emit(ControlAck(action))  # type: ignore[arg-type]
+        elif action == "resume" and self._paused:
+            self._paused = False
+            self._for_speaker(lambda s: s.resume())
+            self._output_open.set()
+            self._touch()
+        await self._emit(ControlAck(action))
+
+    def _for_speaker(self, fn: Callable[[AgentSpeaker], None]) -> None:
+        if self._response is not None and self._response.speaker is not None:
+            fn(self._response.speaker)
 
     def _reset_listening(self) -> None:
         self._detector.reset()
@@ -327,78 +387,113 @@ class VoiceSession:
             self._stt_task.cancel()
             self._stt_task = None
 
+    async def _check_idle(self) -> None:
+        timeout = self.agent.idle_timeout_ms / 1000.0
+        if (
+            timeout <= 0
+            or self._paused
+            or self._response is not None
+            or self._suspended is not None
+            or self._detector.in_speech
+            or self._clock.now() - self._last_activity < timeout
+        ):
+            return
+        if self._idle_prompts_used < self.agent.idle_prompts:
+            self._idle_prompts_used += 1
+            self._say(IDLE_PROMPT)
+        else:
+            self._say(IDLE_GOODBYE, then_end="idle")
+
+    def _touch(self) -> None:
+        """The user did something: restart the idle timer and its check-ins."""
+        self._last_activity = self._clock.now()
+        self._idle_prompts_used = 0
+
     # ------------------------------------------------------------ agent turns
 
     def _new_turn_id(self) -> str:
         self._turns += 1
         return f"turn_{self._turns}"
 
-    def _start_agent_turn(
-        self,
-        turn_id: str,
-        timeline: TurnTimeline | None,
-        *,
-        transcription: asyncio.Task[str] | None = None,
-        user_text: str | None = None,
-        first_message: str | None = None,
-    ) -> None:
-        turn = _AgentTurn(turn_id)
-        turn.task = asyncio.create_task(
-            self._run_exchange(turn, timeline, transcription, user_text, first_message),
-            name=f"parley-{turn_id}",
-        )
-        self._response = turn
-
-    async def _run_exchange(
-        self,
-        turn: _AgentTurn,
-        timeline: TurnTimeline | None,
-        transcription: asyncio.Task[str] | None,
-        user_text: str | None,
-        first_message: str | None,
-    ) -> None:
-        started = self._wallclock()
-        try:
-            if transcription is not None:
-                user_text = await transcription
-                if timeline is not None:
-                    timeline.stt_done = self._clock.now()
-                if _NOT_SPEECH.match(user_text):
-                    log.info("utterance without words ignored", extra=self._log_extra(turn))
-                    self._response = None
-                    return
-            if user_text is not None:
-                await self._emit(TranscriptOut("user", user_text, True, turn.turn_id))
-                self.context.add_user(user_text)
-                await self._record(
-                    TurnRecord(turn.turn_id, "user", user_text, started, self._wallclock())
-                )
-                await self._speak(
-                    turn, self._llm_tokens(), timeline or TurnTimeline(), measured=True
-                )
-            else:
-                await self._speak(turn, _one(first_message or ""), TurnTimeline(), measured=False)
-        except asyncio.CancelledError:
-            if turn.finished:
+    def _run(self, exchange: _Exchange, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
                 raise
-            if transcription is not None:
-                transcription.cancel()
-            heard = " ".join(turn.spoken)
-            if heard or turn.audio_sent:
-                self.context.add_agent(heard, interrupted=True)
-                await self._record(
-                    TurnRecord(turn.turn_id, "agent", heard, started, self._wallclock(), True)
-                )
-            raise
-        except Exception as exc:
-            log.exception("agent turn failed", extra=self._log_extra(turn))
-            with contextlib.suppress(Exception):
-                await self._emit(
-                    ErrorOut("internal_error", f"the agent could not answer: {type(exc).__name__}")
-                )
-        finally:
-            if self._response is turn:
-                self._response = None
+            except Exception as exc:
+                log.exception("agent turn failed", extra=self._extra(exchange.turn_id))
+                message = f"the agent could not answer: {type(exc).__name__}"
+                with contextlib.suppress(Exception):
+                    await self._emit(ErrorOut("internal_error", message))
+            finally:
+                if self._response is exchange:
+                    self._response = None
+
+        self._response = exchange
+        exchange.task = asyncio.create_task(run(), name=f"parley-{exchange.turn_id}")
+
+    def _say(self, text: str, *, then_end: EndReason | None = None) -> None:
+        """Speak a fixed line (greeting, idle check-in, goodbye) as an agent turn."""
+        exchange = _Exchange(self._new_turn_id(), TurnTimeline())
+
+        async def say() -> None:
+            await self._speak(exchange, _one(text), measured=False)
+            if then_end is not None:
+                if self._response is exchange:
+                    self._response = None
+                await self.close(then_end)
+
+        self._run(exchange, say())
+
+    async def _answer_speech(self, exchange: _Exchange, stt: asyncio.Task[str]) -> None:
+        text = await stt
+        timeline = exchange.timeline
+        timeline.stt_done = self._clock.now()
+        suspended = self._suspended
+        if not has_words(text) or (suspended is not None and is_backchannel(text)):
+            log.info("no new turn: %r", text[:40], extra=self._extra(exchange.turn_id))
+            if suspended is not None:
+                await self._resume(exchange, suspended)
+            return
+        base = self.agent.turns.end_of_turn_silence_ms
+        target = silence_target_ms(text, base)
+        if timeline.speech_end is not None:
+            wait_s = target / 1000.0 - (self._clock.now() - timeline.speech_end)
+            if wait_s > 0 and target > base:
+                exchange.stage = _Stage.HOLDING
+                await self._clock.sleep(wait_s)
+        exchange.stage = _Stage.ANSWERING
+        await self._end_suspended(interrupted=True)
+        await self._user_turn(exchange, text)
+        await self._speak(exchange, self._llm_tokens(), measured=True)
+        await self._after_reply()
+
+    async def _answer_text(self, exchange: _Exchange, text: str) -> None:
+        await self._user_turn(exchange, text)
+        await self._speak(exchange, self._llm_tokens(), measured=True)
+        await self._after_reply()
+
+    async def _user_turn(self, exchange: _Exchange, text: str) -> None:
+        started = self._wallclock()
+        self._user_turns += 1
+        await self._emit(TranscriptOut("user", text, True, exchange.turn_id))
+        self.context.add_user(text)
+        await self._record(TurnRecord(exchange.turn_id, "user", text, started, started))
+
+    async def _after_reply(self) -> None:
+        if self._user_turns >= self.agent.max_turns:
+            self._say(MAX_TURNS_GOODBYE, then_end="max_turns")
+
+    async def _resume(self, exchange: _Exchange, suspended: _Suspended) -> None:
+        """A false interruption: say the rest of the suspended turn."""
+        self._suspended = None
+        heard, rest = suspended.speaker.heard(), suspended.speaker.unheard()
+        if not rest:
+            await self._finish_record(suspended.turn_id, heard, suspended, interrupted=False)
+            return
+        exchange.stage = _Stage.ANSWERING
+        await self._speak(exchange, _one(rest), measured=False, heard_before=heard)
 
     async def _llm_tokens(self) -> AsyncIterator[str]:
         async for token in self.models.llm.stream(
@@ -410,108 +505,96 @@ class VoiceSession:
 
     async def _speak(
         self,
-        turn: _AgentTurn,
+        exchange: _Exchange,
         tokens: AsyncIterator[str],
-        timeline: TurnTimeline,
         *,
         measured: bool,
+        heard_before: str = "",
     ) -> None:
-        clauses: asyncio.Queue[str | None] = asyncio.Queue()
-        timeline.llm_start = self._clock.now()
-        tts_idle = asyncio.Event()
-        tts_idle.set()
-        producer = asyncio.create_task(
-            self._aggregate(tokens, clauses, timeline, tts_idle, turn.generated)
+        started = self._wallclock()
+        speaker = AgentSpeaker(
+            turn_id=exchange.turn_id,
+            tts=self.models.tts,
+            voice=self._voice,
+            emit=self._emit,
+            clock=self._clock,
+            timeline=exchange.timeline,
+            output_open=self._output_open,
+            lead_ms=self.engine.output_lead_ms,
         )
-        voice = self.models.tts.voice(self.agent.voice_id)
-        seq = 0
-        try:
-            while (clause := await clauses.get()) is not None:
-                resampler = StreamResampler(voice.sample_rate, SAMPLE_RATE)
-                pending = b""
-                tts_idle.clear()
-                try:
-                    async for pcm in self.models.tts.synthesize(clause, voice_id=voice.id):
-                        if timeline.first_tts_audio is None:
-                            timeline.first_tts_audio = self._clock.now()
-                        pending += resampler.push(pcm)
-                        pending, seq = await self._send_audio(
-                            turn, pending, seq, timeline, flush=False
-                        )
-                finally:
-                    tts_idle.set()
-                pending += resampler.push(b"", last=True)
-                _, seq = await self._send_audio(turn, pending, seq, timeline, flush=True)
-                turn.spoken.append(clause)
-                await self._emit(TranscriptOut("agent", " ".join(turn.spoken), False, turn.turn_id))
-            await producer
-        finally:
-            producer.cancel()
-        text = " ".join(turn.spoken)
-        timeline.turn_end = self._clock.now()
-        # The LLM's own words (not the cleaned-up spoken text) keep its prompt cache valid.
-        self.context.add_agent("".join(turn.generated) or text)
-        turn.finished = True  # from here on, closing the session waits instead of cancelling
-        latency = timeline.latency_ms()
-        now = self._wallclock()
-        await self._record(TurnRecord(turn.turn_id, "agent", text, now, now, False, latency))
-        await self._emit(TranscriptOut("agent", text, True, turn.turn_id))
+        if self._paused:
+            speaker.pause()
+        exchange.speaker = speaker
+        await speaker.speak(tokens)
+        text = speaker.spoken()
+        exchange.timeline.turn_end = self._clock.now()
+        latency = exchange.timeline.latency_ms()
+        await self._emit(TranscriptOut("agent", text, True, exchange.turn_id))
         if measured:
-            await self._emit(MetricsOut(turn.turn_id, latency))
-        await self._emit(AgentTurnEnd(turn.turn_id))
+            await self._emit(MetricsOut(exchange.turn_id, latency))
+        await self._emit(AgentTurnEnd(exchange.turn_id))
+        exchange.stage = _Stage.PLAYING
+        await speaker.wait_played()
+        # The LLM's own words (not the cleaned-up spoken text) keep its prompt cache valid.
+        full = "".join(speaker.generated) if measured else text
+        self.context.add_agent(f"{heard_before} {full}".strip())
+        record_text = f"{heard_before} {text}".strip()
+        await self._record(
+            TurnRecord(
+                exchange.turn_id, "agent", record_text, started, self._wallclock(), False, latency
+            )
+        )
+        self._last_activity = self._clock.now()  # the idle timer runs from here
 
-    async def _aggregate(
-        self,
-        tokens: AsyncIterator[str],
-        out: asyncio.Queue[str | None],
-        timeline: TurnTimeline,
-        tts_idle: asyncio.Event,
-        generated: list[str],
-    ) -> None:
-        """LLM tokens → clauses. Pauses while TTS synthesizes: speech already queued for
-        the user comes first, and generation catches up while that audio plays."""
-        aggregator = ClauseAggregator()
-        try:
-            async for token in tokens:
-                generated.append(token)
-                await tts_idle.wait()
-                if timeline.llm_first_token is None:
-                    timeline.llm_first_token = self._clock.now()
-                for clause in aggregator.push(token):
-                    if timeline.first_clause is None:
-                        timeline.first_clause = self._clock.now()
-                    await out.put(clause)
-            for clause in aggregator.flush():
-                if timeline.first_clause is None:
-                    timeline.first_clause = self._clock.now()
-                await out.put(clause)
-        finally:
-            await out.put(None)
+    def _audible_speaker(self) -> AgentSpeaker | None:
+        """The speaker of the agent turn the user may be hearing now."""
+        r = self._response
+        if r is None or r.speaker is None or not r.speaker.audio_sent:
+            return None
+        return r.speaker if r.stage in (_Stage.ANSWERING, _Stage.PLAYING) else None
 
-    async def _send_audio(
-        self, turn: _AgentTurn, pcm: bytes, seq: int, timeline: TurnTimeline, *, flush: bool
-    ) -> tuple[bytes, int]:
-        while len(pcm) >= OUT_CHUNK_BYTES or (flush and pcm):
-            piece, pcm = pcm[:OUT_CHUNK_BYTES], pcm[OUT_CHUNK_BYTES:]
-            await self._emit(AudioOut(piece, turn.turn_id, seq))
-            if timeline.first_audio_sent is None:
-                timeline.first_audio_sent = self._clock.now()
-            turn.audio_sent = True
-            seq += 1
-        return pcm, seq
-
-    async def _cancel_response(self, *, announce: bool) -> None:
-        turn = self._response
-        if turn is None:
-            return
+    async def _stop_response(self, *, merge_audio: bool) -> bytes:
+        """Cancel the current exchange. An audible agent turn is suspended (the client is
+        told to drop its audio); a user turn still being transcribed or held gives its
+        audio back when ``merge_audio`` (the user goes on with the same turn)."""
+        exchange = self._response
+        if exchange is None or exchange.task is None:
+            return b""
         self._response = None
-        assert turn.task is not None
-        if not turn.finished:
-            turn.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await turn.task
-        if announce and turn.audio_sent and not turn.finished:
-            await self._emit(Interruption(turn.turn_id))
+        if exchange.task is not asyncio.current_task():
+            exchange.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await exchange.task
+        speaker = exchange.speaker
+        if speaker is not None and speaker.audio_sent:
+            await self._emit(Interruption(exchange.turn_id))
+            await self._end_suspended(interrupted=True)
+            self._suspended = _Suspended(
+                exchange.turn_id, speaker, exchange.timeline, self._wallclock()
+            )
+            return b""
+        if merge_audio and exchange.stage in (_Stage.TRANSCRIBING, _Stage.HOLDING):
+            return exchange.utterance
+        return b""
+
+    async def _end_suspended(self, *, interrupted: bool) -> None:
+        """The user took the turn: keep only what they heard of the suspended agent turn."""
+        suspended, self._suspended = self._suspended, None
+        if suspended is None:
+            return
+        heard = suspended.speaker.heard()
+        await self._finish_record(suspended.turn_id, heard, suspended, interrupted=interrupted)
+
+    async def _finish_record(
+        self, turn_id: str, heard: str, suspended: _Suspended, *, interrupted: bool
+    ) -> None:
+        if heard:
+            self.context.add_agent(heard, interrupted=interrupted)
+        latency = suspended.timeline.latency_ms()
+        record = TurnRecord(
+            turn_id, "agent", heard, suspended.started, self._wallclock(), interrupted, latency
+        )
+        await self._record(record)
 
     async def _record(self, record: TurnRecord) -> None:
         if self._observer is None:
@@ -519,10 +602,13 @@ class VoiceSession:
         try:
             await self._observer.on_turn(record)
         except Exception:
-            log.exception("could not store turn", extra={"session_id": self.conversation_id})
+            log.exception("could not store turn", extra=self._extra(record.turn_id))
 
-    def _log_extra(self, turn: _AgentTurn) -> dict[str, str]:
-        return {"session_id": self.conversation_id, "turn_id": turn.turn_id}
+    def _extra(self, turn_id: str | None = None) -> dict[str, str]:
+        extra = {"session_id": self.conversation_id}
+        if turn_id:
+            extra["turn_id"] = turn_id
+        return extra
 
 
 async def _one(text: str) -> AsyncIterator[str]:

@@ -77,6 +77,10 @@ class TurnDetector:
         self._silence_since = 0.0
         self._speech_end_at = 0.0
         self._speculated = False
+        self.agent_speaking = False
+        """While the agent is audible, opening a turn takes ``interrupt_min_speech_ms``."""
+        self.silence_target_ms: float | None = None
+        """Silence that ends the current turn, when a transcript rule changed it."""
 
     @property
     def in_speech(self) -> bool:
@@ -88,6 +92,7 @@ class TurnDetector:
         self._state = _State.IDLE
         self._speech_run_ms = 0.0
         self._speculated = False
+        self.silence_target_ms = None
 
     def on_frame(self, probability: float, now: float) -> list[TurnSignal]:
         """Feed one 32 ms frame's speech probability, received at ``now``."""
@@ -97,8 +102,14 @@ class TurnDetector:
         if self._state is _State.IDLE:
             if is_speech:
                 self._speech_run_ms += FRAME_MS
-                if self._speech_run_ms >= self.config.min_speech_ms:
+                needed = (
+                    self.config.interrupt_min_speech_ms
+                    if self.agent_speaking
+                    else self.config.min_speech_ms
+                )
+                if self._speech_run_ms >= needed:
                     self._state = _State.SPEECH
+                    self.silence_target_ms = None
                     run, self._speech_run_ms = self._speech_run_ms, 0.0
                     return [SpeechStart(at=now - run / 1000.0, preroll_ms=run)]
             elif is_silence:
@@ -116,6 +127,7 @@ class TurnDetector:
         # trailing silence
         if is_speech:
             self._state = _State.SPEECH
+            self.silence_target_ms = None
             if self._speculated:
                 self._speculated = False
                 return [SpeechResumed()]
@@ -140,8 +152,10 @@ class TurnDetector:
         if not self._speculated and silence >= self.config.speculative_stt_after_ms:
             self._speculated = True
             signals.append(Speculate(self._speech_end_at))
-        if silence >= self.config.end_of_turn_silence_ms:
+        target = self.silence_target_ms or self.config.end_of_turn_silence_ms
+        if silence >= target:
             self._state = _State.IDLE
+            self.silence_target_ms = None
             self._speculated = False
             signals.append(EndOfTurn(self._speech_end_at, now))
         return signals
