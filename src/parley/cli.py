@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from parley import __version__
 from parley.config import ClientSettings, Settings
@@ -63,25 +64,76 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _with_keys(settings: Settings, work: Any) -> Any:
+    """Run ``work(ApiKeyRepository, AgentRepository)`` against the data directory's database."""
+    from parley.storage import AgentRepository, ApiKeyRepository, Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    await db.connect()
+    try:
+        return await work(ApiKeyRepository(db), AgentRepository(db))
+    finally:
+        await db.close()
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     """Create an API key; the key is the last line of the output."""
-    from parley.storage import ApiKeyRepository, Database
+    from parley.errors import ParleyError
 
-    settings = _settings(args)
+    kind = "publishable" if args.publishable else "secret"
+    agent_ids = args.agent or None
 
-    async def create() -> tuple[str, str]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url())
-        await db.connect()
-        try:
-            record, plaintext = await ApiKeyRepository(db).create(args.name, is_admin=args.admin)
-        finally:
-            await db.close()
+    async def create(keys: Any, agents: Any) -> tuple[str, str]:
+        for agent_id in agent_ids or []:
+            if await agents.get(agent_id) is None:
+                raise ParleyError(f"agent {agent_id!r} not found")
+        record, plaintext = await keys.create(
+            args.name, is_admin=args.admin, kind=kind, agent_ids=agent_ids
+        )
         return record.id, plaintext
 
-    key_id, plaintext = asyncio.run(create())
-    print(f"Created API key {key_id} ({args.name}). It is shown only once:")
+    try:
+        key_id, plaintext = asyncio.run(_with_keys(_settings(args), create))
+    except ParleyError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    limited = f", agents {', '.join(agent_ids)}" if agent_ids else ""
+    admin = ", admin" if args.admin else ""
+    print(f"Created {kind} API key {key_id} ({args.name}{admin}{limited}). It is shown only once:")
     print(plaintext)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """List API keys (never the keys themselves, only their first characters)."""
+
+    async def list_keys(keys: Any, _agents: Any) -> Any:
+        return await keys.list()
+
+    records = asyncio.run(_with_keys(_settings(args), list_keys))
+    print(f"{'ID':<28} {'KIND':<11} {'PREFIX':<14} {'ADMIN':<5} {'STATUS':<8} {'CREATED':<20} NAME")
+    for r in records:
+        status = "revoked" if r.revoked else "active"
+        created = r.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        agents = f" (agents: {', '.join(r.agent_ids)})" if r.agent_ids else ""
+        print(
+            f"{r.id:<28} {r.kind:<11} {r.prefix + '...':<14} {'yes' if r.is_admin else 'no':<5} "
+            f"{status:<8} {created:<20} {r.name}{agents}"
+        )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API key by its id (``key_...``)."""
+
+    async def revoke(keys: Any, _agents: Any) -> bool:
+        return bool(await keys.revoke(args.key_id))
+
+    if not asyncio.run(_with_keys(_settings(args), revoke)):
+        print(f"error: API key {args.key_id!r} not found", file=sys.stderr)
+        return 1
+    print(f"Revoked API key {args.key_id}")
     return 0
 
 
@@ -158,8 +210,28 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create an API key (printed as the last line)")
     create.add_argument("--data-dir", type=Path, default=None)
     create.add_argument("--name", default="cli")
-    create.add_argument("--admin", action="store_true", help="an admin key")
+    kind = create.add_mutually_exclusive_group()
+    kind.add_argument("--admin", action="store_true", help="an admin key (manages keys)")
+    kind.add_argument(
+        "--publishable",
+        action="store_true",
+        help="a publishable key (pk_live_...): may only open conversations",
+    )
+    create.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="AGENT_ID",
+        help="publishable keys: limit to this agent (repeatable)",
+    )
     create.set_defaults(func=cmd_keys_create)
+    listing = keys.add_parser("list", help="list API keys")
+    listing.add_argument("--data-dir", type=Path, default=None)
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke an API key")
+    revoke.add_argument("key_id", help="the key's id (key_...), as `parley keys list` shows")
+    revoke.add_argument("--data-dir", type=Path, default=None)
+    revoke.set_defaults(func=cmd_keys_revoke)
 
     c = sub.add_parser("call", help="talk to an agent with WAV files")
     c.add_argument("agent_id")

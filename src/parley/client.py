@@ -1,6 +1,11 @@
-"""Python client for Parley: REST helpers and real-time conversations over the native protocol.
+"""Python client for Parley: the REST API (sync and async) and real-time conversations
+over the native protocol.
 
-Used by ``parley call`` and by the tests::
+Used by the ``parley`` command and by the tests::
+
+    with ParleyClient("http://127.0.0.1:8000", key) as client:
+        session = client.create_session("agt_demo")
+    async with Conversation(session["websocket_url"]) as conv: ...
 
     result = asyncio.run(call("http://127.0.0.1:8000", key, "agt_demo", [read_wav("q.wav")]))
 """
@@ -15,8 +20,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Literal, TypedDict, cast
+from urllib.parse import quote, urlencode
 
 import httpx
 import numpy as np
@@ -24,39 +29,518 @@ import websockets
 
 from parley.audio.pcm import VAD_FRAME_BYTES, silence
 from parley.core.events import SAMPLE_RATE
+from parley.errors import ParleyError
+
+
+class ApiError(ParleyError):
+    """An error response of the REST API: its HTTP ``status`` and the shared error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.status, self.code, self.http_status = status, code, status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> ApiError:
+        """From an error response (bodies that are not Parley's are kept as the message)."""
+        try:
+            error = response.json()["error"]
+            code, message, param = str(error["code"]), str(error["message"]), error.get("param")
+        except (ValueError, KeyError, TypeError):
+            code, message, param = "internal_error", response.text[:500], None
+        retry = response.headers.get("retry-after")
+        return cls(
+            response.status_code,
+            code,
+            message,
+            param=param,
+            retry_after=float(retry) if retry and retry.isdigit() else None,
+        )
+
+
+class Agent(TypedDict):
+    """An agent (``GET /v1/agents/{id}``)."""
+
+    id: str
+    name: str
+    system_prompt: str
+    voice_id: str
+    first_message: str | None
+    language: str
+    tools: list[dict[str, Any]]
+    max_turns: int
+    content_policy_id: str | None
+    knowledge_base_ids: list[str]
+    web_search: bool
+    vad_threshold: float
+    end_of_turn_silence_ms: int
+    interrupt_threshold: int
+    idle_timeout_ms: int
+    idle_prompts: int
+    provider_overrides: dict[str, Any]
+    metadata: dict[str, Any]
+    status: Literal["active", "paused", "deleted"]
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class AgentPage(TypedDict):
+    """A page of agents."""
+
+    data: list[Agent]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class AgentDeleted(TypedDict):
+    """The answer to ``DELETE /v1/agents/{id}``."""
+
+    id: str
+    status: Literal["deleted"]
+    deleted: bool
+    sessions_ended: int
+
+
+class Session(TypedDict):
+    """A session; ``websocket_url`` only in the answer that created it."""
+
+    session_id: str
+    agent_id: str
+    status: Literal["active", "ended", "expired"]
+    websocket_url: str | None
+    created_at: str
+    expires_at: str | None
+    connected_at: str | None
+    ended_at: str | None
+    end_reason: str | None
+    initial_message: str | None
+    metadata: dict[str, Any]
+
+
+class Turn(TypedDict):
+    """A finished turn and its latency metrics (ms)."""
+
+    turn_id: str
+    role: Literal["user", "agent"]
+    text: str
+    interrupted: bool
+    started_at: str
+    ended_at: str
+    latency_ms: dict[str, float | None]
+
+
+class SessionDetail(Session):
+    """A session with its transcript."""
+
+    transcript: list[Turn]
+
+
+class SessionPage(TypedDict):
+    """A page of sessions."""
+
+    data: list[Session]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class Voice(TypedDict):
+    """An installed voice."""
+
+    id: str
+    name: str
+    language: str
+    sample_rate: int
+
+
+class RateLimit(TypedDict):
+    """A key's token bucket."""
+
+    requests_per_minute: float
+    burst: int
+
+
+class ApiKey(TypedDict):
+    """An API key as listed (never the key itself)."""
+
+    id: str
+    name: str
+    kind: Literal["secret", "publishable"]
+    prefix: str
+    admin: bool
+    agent_ids: list[str] | None
+    rate_limit: RateLimit | None
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class ApiKeyCreated(ApiKey):
+    """A new key with its plaintext ``key``, shown only once."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+
+
+def _drop_none(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class _Requests:
+    """The requests of the REST API, shared by the sync and async clients."""
+
+    @staticmethod
+    def create_agent(fields: dict[str, Any]) -> _Request:
+        return _Request("POST", "/v1/agents", body=fields)
+
+    @staticmethod
+    def list_agents(limit: int, offset: int) -> _Request:
+        return _Request("GET", "/v1/agents", {"limit": limit, "offset": offset})
+
+    @staticmethod
+    def agent(method: str, agent_id: str, body: dict[str, Any] | None = None) -> _Request:
+        return _Request(method, f"/v1/agents/{quote(agent_id, safe='')}", body=body)
+
+    @staticmethod
+    def create_session(
+        agent_id: str,
+        metadata: dict[str, Any] | None,
+        initial_message: str | None,
+        expires_in: int | None,
+    ) -> _Request:
+        body = _drop_none(
+            {"metadata": metadata, "initial_message": initial_message, "expires_in": expires_in}
+        )
+        return _Request("POST", f"/v1/agents/{quote(agent_id, safe='')}/sessions", body=body)
+
+    @staticmethod
+    def list_sessions(agent_id: str, limit: int, offset: int, status: str | None) -> _Request:
+        params = _drop_none({"limit": limit, "offset": offset, "status": status})
+        return _Request("GET", f"/v1/agents/{quote(agent_id, safe='')}/sessions", params)
+
+    @staticmethod
+    def session(session_id: str, action: str = "") -> _Request:
+        method = "POST" if action else "GET"
+        return _Request(method, f"/v1/sessions/{quote(session_id, safe='')}{action}")
+
+    @staticmethod
+    def voice_preview(voice_id: str, text: str | None) -> _Request:
+        params = _drop_none({"text": text})
+        return _Request("GET", f"/v1/voices/{quote(voice_id, safe='')}/preview", params)
+
+    @staticmethod
+    def create_key(
+        name: str,
+        kind: str,
+        admin: bool,
+        agent_ids: list[str] | None,
+        rate_limit: RateLimit | None,
+    ) -> _Request:
+        body = _drop_none(
+            {
+                "name": name,
+                "kind": kind,
+                "admin": admin,
+                "agent_ids": agent_ids,
+                "rate_limit": rate_limit,
+            }
+        )
+        return _Request("POST", "/v1/api-keys", body=body)
+
+
+def _http_options(base_url: str, api_key: str, timeout: float) -> dict[str, Any]:
+    return {
+        "base_url": base_url.rstrip("/"),
+        "headers": {"Authorization": f"Bearer {api_key}"},
+        "timeout": timeout,
+    }
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise ApiError.of(response)
+    return response
 
 
 class ParleyClient:
-    """Synchronous REST client (agents and health)."""
+    """Synchronous client of the REST API (and, with :meth:`call`, of conversations).
+
+    Every method raises :class:`ApiError` for an error response::
+
+        with ParleyClient("http://127.0.0.1:8000", key) as client:
+            agent = client.create_agent(name="Support", system_prompt="You help.")
+            session = client.create_session(agent["id"], initial_message="Hi!")
+    """
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=timeout,
-        )
+        self.base_url, self._api_key = base_url.rstrip("/"), api_key
+        self._http = httpx.Client(**_http_options(base_url, api_key, timeout))
 
-    def create_agent(self, **fields: Any) -> dict[str, Any]:
-        """``POST /v1/agents/create``."""
-        return self._json(self._http.post("/v1/agents/create", json=fields))
+    def __enter__(self) -> ParleyClient:
+        return self
 
-    def list_agents(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
-        """``GET /v1/agents``."""
-        return self._json(self._http.get("/v1/agents", params={"limit": limit, "offset": offset}))
-
-    def get_agent(self, agent_id: str) -> dict[str, Any]:
-        """``GET /v1/agents/{id}``."""
-        return self._json(self._http.get(f"/v1/agents/{agent_id}"))
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
 
-    @staticmethod
-    def _json(response: httpx.Response) -> dict[str, Any]:
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
+    def _send(self, request: _Request) -> httpx.Response:
+        return _checked(
+            self._http.request(
+                request.method, request.path, params=request.params, json=request.body
+            )
+        )
+
+    def _json(self, request: _Request) -> Any:
+        return self._send(request).json()
+
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz`` (200 or 503, both returned)."""
+        body: dict[str, Any] = self._http.get("/healthz").json()
         return body
+
+    # agents
+    def create_agent(self, **fields: Any) -> Agent:
+        """``POST /v1/agents``."""
+        return cast(Agent, self._json(_Requests.create_agent(fields)))
+
+    def list_agents(self, limit: int = 20, offset: int = 0) -> AgentPage:
+        """``GET /v1/agents``."""
+        return cast(AgentPage, self._json(_Requests.list_agents(limit, offset)))
+
+    def get_agent(self, agent_id: str) -> Agent:
+        """``GET /v1/agents/{id}``."""
+        return cast(Agent, self._json(_Requests.agent("GET", agent_id)))
+
+    def update_agent(self, agent_id: str, **fields: Any) -> Agent:
+        """``PATCH /v1/agents/{id}``."""
+        return cast(Agent, self._json(_Requests.agent("PATCH", agent_id, fields)))
+
+    def pause_agent(self, agent_id: str) -> Agent:
+        """Refuse new conversations (``PATCH`` status ``paused``)."""
+        return self.update_agent(agent_id, status="paused")
+
+    def resume_agent(self, agent_id: str) -> Agent:
+        """Take conversations again (``PATCH`` status ``active``)."""
+        return self.update_agent(agent_id, status="active")
+
+    def delete_agent(self, agent_id: str) -> AgentDeleted:
+        """``DELETE /v1/agents/{id}``: permanent; ends its live sessions."""
+        return cast(AgentDeleted, self._json(_Requests.agent("DELETE", agent_id)))
+
+    # sessions
+    def create_session(
+        self,
+        agent_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        initial_message: str | None = None,
+        expires_in: int | None = None,
+    ) -> Session:
+        """``POST /v1/agents/{id}/sessions``: connect to ``websocket_url`` before it expires."""
+        request = _Requests.create_session(agent_id, metadata, initial_message, expires_in)
+        return cast(Session, self._json(request))
+
+    def get_session(self, session_id: str) -> SessionDetail:
+        """``GET /v1/sessions/{id}``, with the transcript."""
+        return cast(SessionDetail, self._json(_Requests.session(session_id)))
+
+    def list_sessions(
+        self, agent_id: str, limit: int = 20, offset: int = 0, status: str | None = None
+    ) -> SessionPage:
+        """``GET /v1/agents/{id}/sessions``."""
+        request = _Requests.list_sessions(agent_id, limit, offset, status)
+        return cast(SessionPage, self._json(request))
+
+    def end_session(self, session_id: str) -> Session:
+        """``POST /v1/sessions/{id}/end``."""
+        return cast(Session, self._json(_Requests.session(session_id, "/end")))
+
+    # voices
+    def list_voices(self) -> list[Voice]:
+        """``GET /v1/voices``."""
+        return cast(list[Voice], self._json(_Request("GET", "/v1/voices"))["data"])
+
+    def voice_preview(self, voice_id: str, text: str | None = None) -> bytes:
+        """``GET /v1/voices/{id}/preview``: a WAV file."""
+        return self._send(_Requests.voice_preview(voice_id, text)).content
+
+    # API keys
+    def create_key(
+        self,
+        name: str,
+        *,
+        kind: Literal["secret", "publishable"] = "secret",
+        admin: bool = False,
+        agent_ids: list[str] | None = None,
+        rate_limit: RateLimit | None = None,
+    ) -> ApiKeyCreated:
+        """``POST /v1/api-keys`` (admin keys only); ``key`` is shown only now."""
+        request = _Requests.create_key(name, kind, admin, agent_ids, rate_limit)
+        return cast(ApiKeyCreated, self._json(request))
+
+    def list_keys(self) -> list[ApiKey]:
+        """``GET /v1/api-keys`` (admin keys only)."""
+        return cast(list[ApiKey], self._json(_Request("GET", "/v1/api-keys"))["data"])
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        """``DELETE /v1/api-keys/{id}`` (admin keys only)."""
+        path = f"/v1/api-keys/{quote(key_id, safe='')}"
+        return cast(ApiKey, self._json(_Request("DELETE", path)))
+
+    # conversations
+    def call(self, agent_id: str, utterances: list[bytes], **options: Any) -> CallResult:
+        """Talk to an agent (blocking; see :func:`call`)."""
+        return asyncio.run(call(self.base_url, self._api_key, agent_id, utterances, **options))
+
+
+class AsyncParleyClient:
+    """Asynchronous client of the REST API and of conversations::
+
+    async with AsyncParleyClient(url, key) as client:
+        session = await client.create_session("agt_demo")
+        async with client.connect(session) as conv:
+            print(await conv.recv())
+    """
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+        self.base_url, self._api_key = base_url.rstrip("/"), api_key
+        self._http = httpx.AsyncClient(**_http_options(base_url, api_key, timeout))
+
+    async def __aenter__(self) -> AsyncParleyClient:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._http.aclose()
+
+    async def _send(self, request: _Request) -> httpx.Response:
+        response = await self._http.request(
+            request.method, request.path, params=request.params, json=request.body
+        )
+        return _checked(response)
+
+    async def _json(self, request: _Request) -> Any:
+        return (await self._send(request)).json()
+
+    async def create_agent(self, **fields: Any) -> Agent:
+        """``POST /v1/agents``."""
+        return cast(Agent, await self._json(_Requests.create_agent(fields)))
+
+    async def list_agents(self, limit: int = 20, offset: int = 0) -> AgentPage:
+        """``GET /v1/agents``."""
+        return cast(AgentPage, await self._json(_Requests.list_agents(limit, offset)))
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        """``GET /v1/agents/{id}``."""
+        return cast(Agent, await self._json(_Requests.agent("GET", agent_id)))
+
+    async def update_agent(self, agent_id: str, **fields: Any) -> Agent:
+        """``PATCH /v1/agents/{id}``."""
+        return cast(Agent, await self._json(_Requests.agent("PATCH", agent_id, fields)))
+
+    async def delete_agent(self, agent_id: str) -> AgentDeleted:
+        """``DELETE /v1/agents/{id}``."""
+        return cast(AgentDeleted, await self._json(_Requests.agent("DELETE", agent_id)))
+
+    async def create_session(
+        self,
+        agent_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        initial_message: str | None = None,
+        expires_in: int | None = None,
+    ) -> Session:
+        """``POST /v1/agents/{id}/sessions``."""
+        request = _Requests.create_session(agent_id, metadata, initial_message, expires_in)
+        return cast(Session, await self._json(request))
+
+    async def get_session(self, session_id: str) -> SessionDetail:
+        """``GET /v1/sessions/{id}``."""
+        return cast(SessionDetail, await self._json(_Requests.session(session_id)))
+
+    async def list_sessions(
+        self, agent_id: str, limit: int = 20, offset: int = 0, status: str | None = None
+    ) -> SessionPage:
+        """``GET /v1/agents/{id}/sessions``."""
+        request = _Requests.list_sessions(agent_id, limit, offset, status)
+        return cast(SessionPage, await self._json(request))
+
+    async def end_session(self, session_id: str) -> Session:
+        """``POST /v1/sessions/{id}/end``."""
+        return cast(Session, await self._json(_Requests.session(session_id, "/end")))
+
+    async def list_voices(self) -> list[Voice]:
+        """``GET /v1/voices``."""
+        return cast(list[Voice], (await self._json(_Request("GET", "/v1/voices")))["data"])
+
+    async def voice_preview(self, voice_id: str, text: str | None = None) -> bytes:
+        """``GET /v1/voices/{id}/preview``: a WAV file."""
+        return (await self._send(_Requests.voice_preview(voice_id, text))).content
+
+    async def create_key(
+        self,
+        name: str,
+        *,
+        kind: Literal["secret", "publishable"] = "secret",
+        admin: bool = False,
+        agent_ids: list[str] | None = None,
+        rate_limit: RateLimit | None = None,
+    ) -> ApiKeyCreated:
+        """``POST /v1/api-keys`` (admin keys only)."""
+        request = _Requests.create_key(name, kind, admin, agent_ids, rate_limit)
+        return cast(ApiKeyCreated, await self._json(request))
+
+    async def list_keys(self) -> list[ApiKey]:
+        """``GET /v1/api-keys`` (admin keys only)."""
+        return cast(list[ApiKey], (await self._json(_Request("GET", "/v1/api-keys")))["data"])
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        """``DELETE /v1/api-keys/{id}`` (admin keys only)."""
+        path = f"/v1/api-keys/{quote(key_id, safe='')}"
+        return cast(ApiKey, await self._json(_Request("DELETE", path)))
+
+    def connect(self, session: Session) -> Conversation:
+        """The conversation of a session just created (use it as ``async with``)."""
+        url = session.get("websocket_url")
+        if not url:
+            raise ValueError("this session has no websocket_url (it is only in the create answer)")
+        return Conversation(url)
+
+    async def call(self, agent_id: str, utterances: list[bytes], **options: Any) -> CallResult:
+        """Talk to an agent (see :func:`call`)."""
+        return await call(self.base_url, self._api_key, agent_id, utterances, **options)
 
 
 def conversation_url(base_url: str, api_key: str, agent_id: str) -> str:

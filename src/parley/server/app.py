@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from parley import __version__
 from parley.config import Settings
 from parley.providers.registry import Providers, load_providers
-from parley.server import agents, ws_native
+from parley.server import agents, keys, sessions, voices, ws_native
 from parley.server.errors import install_error_handlers
 from parley.server.state import ServerState
 
@@ -55,15 +55,26 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
         try:
             yield
         finally:
-            for session in list(state.live.values()):
-                await session.close("error")
+            for live in state.live:
+                await live.session.close("error")
             if loader is not None:
                 loader.cancel()
             if state.providers is not None and providers is None:
                 state.providers.close()
             await state.db.close()
 
-    app = FastAPI(title="Parley", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Parley",
+        version=__version__,
+        lifespan=lifespan,
+        description=(
+            "Self-hosted real-time voice agents. Every `/v1` endpoint needs "
+            "`Authorization: Bearer <API key>`; errors share one body, "
+            '`{"error": {"type", "code", "message", "param"}}`. '
+            "Conversations run over the WebSocket in a session's `websocket_url` "
+            "(see docs/protocol.md)."
+        ),
+    )
     app.state.parley = state
     install_error_handlers(app)
 
@@ -75,5 +86,8 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
         return JSONResponse({"status": "loading", "active_sessions": len(state.live)}, 503)
 
     app.include_router(agents.router)
+    app.include_router(sessions.router)
+    app.include_router(voices.router)
+    app.include_router(keys.router)
     app.include_router(ws_native.router)
     return app

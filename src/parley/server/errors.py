@@ -1,18 +1,61 @@
-"""One JSON error body for every REST response."""
+"""One JSON error body for every REST response, and its OpenAPI description."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from parley.errors import ParleyError
+from parley.errors import ParleyError, RateLimitError
+from parley.server.ratelimit import retry_after_header
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: ``code`` is one of the shared error codes."""
+
+    type: str
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "malformed request (e.g. the body is not JSON): validation_error",
+    401: "missing, unknown or revoked API key: authentication_error",
+    403: "the key may not do this: authorization_error",
+    404: "no such resource: not_found_error",
+    409: "conflicts with the resource's state: session_error",
+    422: "invalid values; `param` names the field: validation_error",
+    429: "rate limit exceeded; see Retry-After: rate_limit_error",
+    503: "the server is still loading its models: session_error",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses (400/401/422/429 always included)."""
+    wanted = sorted({400, 401, 422, 429, *statuses})
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in wanted}
 
 
 def error_body(code: str, message: str, param: str | None = None) -> dict[str, object]:
     """``{"error": {"type", "code", "message", "param"}}``."""
     return {"error": {"type": code, "code": code, "message": message, "param": param}}
+
+
+_UNPARSEABLE = {"json_invalid", "json_type"}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -21,6 +64,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ParleyError)
     async def _parley(_: Request, exc: ParleyError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        if isinstance(exc, RateLimitError):
+            headers = {"Retry-After": retry_after_header(exc.retry_after)}
         return JSONResponse(
             error_body(exc.code, exc.message, exc.param), exc.http_status, headers=headers
         )
@@ -28,6 +73,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
+        if first.get("type") in _UNPARSEABLE:
+            detail = first.get("ctx", {}).get("error") or first.get("msg")
+            return JSONResponse(
+                error_body("validation_error", f"the request body is not valid JSON: {detail}"),
+                400,
+            )
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         param = ".".join(loc) or None
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
@@ -35,7 +86,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found_error", 405: "validation_error"}.get(
-            exc.status_code, "internal_error"
-        )
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        code = {
+            400: "validation_error",
+            404: "not_found_error",
+            405: "validation_error",
+            413: "validation_error",
+            415: "validation_error",
+        }.get(exc.status_code, "internal_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        return JSONResponse(error_body("internal_error", "internal server error"), 500)

@@ -3,12 +3,90 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.websockets import WebSocket
 
 from parley.config import Settings
+from parley.core.events import EndReason
 from parley.core.session import VoiceSession
 from parley.providers.registry import Providers
+from parley.server.ratelimit import RateLimiter
 from parley.storage import AgentRepository, ApiKeyRepository, Database, SessionRepository
+
+log = logging.getLogger(__name__)
+
+
+class _Closable(Protocol):
+    """What the registry needs of a connection: an ``open`` flag it can clear."""
+
+    open: bool
+
+
+@dataclass
+class LiveSession:
+    """A conversation running on a socket of this process."""
+
+    session_id: str
+    agent_id: str
+    session: VoiceSession
+    ws: WebSocket
+    conn: _Closable
+    terminating: asyncio.Event | None = None
+    """Set while :meth:`terminate` runs; the socket's own task waits for it to finish."""
+
+    async def terminate(self, reason: EndReason) -> None:
+        """End it now: the client gets ``session_ended`` with ``reason``, then a close."""
+        if self.terminating is not None:
+            await self.terminating.wait()
+            return
+        self.terminating = asyncio.Event()
+        try:
+            await self.session.close(reason, notify=True)
+            self.conn.open = False
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1000, reason=reason)
+        finally:
+            self.terminating.set()
+        log.info(
+            "session terminated",
+            extra={"session_id": self.session_id, "agent_id": self.agent_id, "reason": reason},
+        )
+
+
+class LiveSessions:
+    """The live conversations of this process, by session id."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, LiveSession] = {}
+
+    def add(self, live: LiveSession) -> None:
+        self._by_id[live.session_id] = live
+
+    def remove(self, session_id: str) -> None:
+        self._by_id.pop(session_id, None)
+
+    def get(self, session_id: str) -> LiveSession | None:
+        return self._by_id.get(session_id)
+
+    def of_agent(self, agent_id: str) -> list[LiveSession]:
+        return [s for s in self._by_id.values() if s.agent_id == agent_id]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[LiveSession]:
+        return iter(list(self._by_id.values()))
+
+    async def terminate_agent(self, agent_id: str, reason: EndReason) -> int:
+        """End every live session of an agent at once; returns how many."""
+        sessions = self.of_agent(agent_id)
+        await asyncio.gather(*(s.terminate(reason) for s in sessions), return_exceptions=True)
+        return len(sessions)
 
 
 @dataclass
@@ -22,7 +100,8 @@ class ServerState:
     sessions: SessionRepository
     providers: Providers | None = None
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    live: dict[str, VoiceSession] = field(default_factory=dict)
+    live: LiveSessions = field(default_factory=LiveSessions)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
 
     @classmethod
     def create(cls, settings: Settings) -> ServerState:

@@ -16,6 +16,7 @@ from parley.core.session import AgentConfig, EngineConfig, SessionModels, VoiceS
 from parley.core.turns import FRAME_MS, TurnConfig
 from parley.errors import (
     AuthenticationError,
+    AuthorizationError,
     ModelsNotReadyError,
     NotFoundError,
     ParleyError,
@@ -23,9 +24,11 @@ from parley.errors import (
     ValidationError,
 )
 from parley.protocols.native import NativeCodec
-from parley.server.auth import authenticate, bearer_token
-from parley.server.state import ServerState
-from parley.storage import AgentRecord
+from parley.server.auth import authenticate, bearer_token, check_rate
+from parley.server.sessions import hash_token
+from parley.server.state import LiveSession, ServerState
+from parley.storage import AgentRecord, ApiKeyRecord, SessionRecord
+from parley.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -44,8 +47,13 @@ class _StoreTurns:
         await self._state.sessions.end(self._session_id, reason)
 
 
-def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
-    """Engine view of a stored agent; turn settings it does not set come from the server."""
+def agent_config(
+    record: AgentRecord, state: ServerState, *, first_message: str | None = None
+) -> AgentConfig:
+    """Engine view of a stored agent; turn settings it does not set come from the server.
+
+    ``first_message`` (a session's ``initial_message``) replaces the agent's own.
+    """
     d = state.settings.turns
     s = record.settings
 
@@ -56,7 +64,7 @@ def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
         agent_id=record.id,
         system_prompt=record.system_prompt,
         voice_id=record.voice_id,
-        first_message=record.first_message,
+        first_message=first_message or record.first_message,
         language=record.language,
         max_turns=record.max_turns,
         turns=TurnConfig(
@@ -69,6 +77,74 @@ def agent_config(record: AgentRecord, state: ServerState) -> AgentConfig:
         idle_timeout_ms=pick("idle_timeout_ms"),
         idle_prompts=int(pick("idle_prompts")),
     )
+
+
+def engine_config(record: AgentRecord, state: ServerState) -> EngineConfig:
+    """Server engine knobs with the agent's provider overrides applied."""
+    m, o = state.settings.models, record.provider_overrides
+    return EngineConfig(
+        llm_max_tokens=int(o.get("llm_max_tokens") or m.llm_max_tokens),
+        llm_temperature=float(o.get("llm_temperature", m.llm_temperature)),
+        history_messages=m.history_messages,
+    )
+
+
+_TOKEN_PROBLEMS = {
+    "unknown": "invalid session token",
+    "used": "this session token was already used; create a new session",
+    "ended": "this session has ended; create a new session",
+    "expired": "this session token has expired; create a new session",
+}
+
+
+async def _open_session(state: ServerState, ws: WebSocket) -> tuple[AgentRecord, SessionRecord]:
+    """Check the socket's credentials and agent; the session to run (claimed or new).
+
+    ``?token=`` (from a session's websocket_url) is used once, before it expires;
+    ``?api_key=`` (or a Bearer header) with ``?agent_id=`` opens a new session.
+    """
+    token = ws.query_params.get("token")
+    key: ApiKeyRecord | None = None
+    if token:
+        token_hash = hash_token(token)
+        pending = await state.sessions.find_by_token(token_hash)
+        if pending is None:
+            raise AuthenticationError(_TOKEN_PROBLEMS["unknown"])
+        if pending.connected_at is not None:
+            raise AuthenticationError(_TOKEN_PROBLEMS["used"])
+        if pending.status != "active":
+            raise AuthenticationError(_TOKEN_PROBLEMS[pending.status])
+        if pending.expires_at is not None and pending.expires_at <= utcnow():
+            await state.sessions.claim_token(token_hash)  # marks it expired
+            raise AuthenticationError(_TOKEN_PROBLEMS["expired"])
+        agent_id = pending.agent_id
+    else:
+        key = await authenticate(
+            state, ws.query_params.get("api_key") or bearer_token(ws.headers.get("authorization"))
+        )
+        check_rate(state, key)
+        agent_id = ws.query_params.get("agent_id") or ""
+        if not agent_id:
+            raise ValidationError("missing agent_id query parameter", param="agent_id")
+        if not key.may_use_agent(agent_id):
+            raise AuthorizationError(
+                f"this publishable key may not open conversations with agent {agent_id!r}",
+                param="agent_id",
+            )
+    agent = await state.agents.get(agent_id)
+    if agent is None:
+        raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
+    if agent.status != "active":
+        raise SessionError(f"agent {agent_id!r} is {agent.status} and takes no conversations")
+    if state.providers is None or not state.models_ready.is_set():
+        raise ModelsNotReadyError("the server is still loading its models; retry shortly")
+    if token:
+        claimed, problem = await state.sessions.claim_token(token_hash)
+        if claimed is None or problem is not None:
+            raise AuthenticationError(_TOKEN_PROBLEMS[problem or "unknown"])
+        return agent, claimed
+    assert key is not None
+    return agent, await state.sessions.create(agent.id, api_key_id=key.id)
 
 
 class _Connection:
@@ -107,53 +183,40 @@ async def conversation(ws: WebSocket) -> None:
     await ws.accept()
     conn = _Connection(ws, codec)
     try:
-        key = ws.query_params.get("api_key") or bearer_token(ws.headers.get("authorization"))
-        await authenticate(state, key)
-        agent_id = ws.query_params.get("agent_id")
-        if not agent_id:
-            raise ValidationError("missing agent_id query parameter", param="agent_id")
-        agent = await state.agents.get(agent_id)
-        if agent is None:
-            raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
-        if agent.status != "active":
-            raise SessionError(f"agent {agent_id!r} is {agent.status} and takes no conversations")
-        if state.providers is None or not state.models_ready.is_set():
-            raise ModelsNotReadyError("the server is still loading its models; retry shortly")
-    except AuthenticationError as exc:
-        await conn.fail(exc)
-        return
+        agent, record = await _open_session(state, ws)
     except ParleyError as exc:
         await conn.fail(exc)
         return
 
     providers = state.providers
-    record = await state.sessions.create(agent.id)
+    assert providers is not None
     models = SessionModels(providers.stt, providers.llm, providers.tts, providers.vad_factory())
-    m = state.settings.models
     session = VoiceSession(
         conversation_id=record.id,
-        agent=agent_config(agent, state),
+        agent=agent_config(agent, state, first_message=record.initial_message),
         models=models,
         emit=conn.send,
         clock=SystemClock(),
-        engine=EngineConfig(
-            llm_max_tokens=m.llm_max_tokens,
-            llm_temperature=m.llm_temperature,
-            history_messages=m.history_messages,
-        ),
+        engine=engine_config(agent, state),
         observer=_StoreTurns(state, record.id),
     )
-    state.live[record.id] = session
+    live = LiveSession(record.id, agent.id, session, ws, conn)
+    state.live.add(live)
     log.info("session started", extra={"session_id": record.id, "agent_id": agent.id})
     reason: EndReason = "client"
     try:
+        if await state.agents.get(agent.id) is None:  # deleted while this socket opened
+            await live.terminate("agent_deleted")
+            return
         await session.start()
         reason = await _pump(ws, conn, codec, session)
     except Exception:
         log.exception("session failed", extra={"session_id": record.id})
         reason = "error"
     finally:
-        state.live.pop(record.id, None)
+        state.live.remove(record.id)
+        if live.terminating is not None:  # ended by the API: it sends and closes
+            await live.terminating.wait()
         await session.close(session.ended or reason, notify=conn.open)
         if conn.open:
             conn.open = False

@@ -1,0 +1,237 @@
+"""Sessions: create one (with a single-use WebSocket token), read it with its transcript,
+list an agent's sessions, end one."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from parley.errors import AuthorizationError, NotFoundError, SessionError, ValidationError
+from parley.server.agents import check_metadata, live_agent
+from parley.server.auth import AnyKey, ApiKey, State
+from parley.server.errors import error_responses
+from parley.server.state import ServerState
+from parley.storage import SessionRecord, StoredTurn
+from parley.storage.models import utcnow
+
+router = APIRouter(prefix="/v1", tags=["sessions"])
+
+TOKEN_PREFIX = "wst_"
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a session token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class SessionCreate(BaseModel):
+    """Options of a new session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    initial_message: Annotated[str | None, Field(min_length=1, max_length=2000)] = Field(
+        None, description="spoken first, in place of the agent's first_message"
+    )
+    expires_in: Annotated[int | None, Field(ge=1, le=86_400)] = Field(
+        None, description="seconds the websocket_url stays usable (server default 300)"
+    )
+
+    _metadata = field_validator("metadata")(check_metadata)
+
+
+class Session(BaseModel):
+    """A conversation session. ``websocket_url`` is only returned when it is created."""
+
+    session_id: str
+    agent_id: str
+    status: Literal["active", "ended", "expired"]
+    websocket_url: str | None = Field(
+        None, description="connect here within expires_at; its token works once"
+    )
+    created_at: datetime
+    expires_at: datetime | None
+    connected_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    initial_message: str | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: SessionRecord, websocket_url: str | None = None) -> Session:
+        """From a stored record."""
+        return cls(
+            session_id=record.id,
+            agent_id=record.agent_id,
+            status=record.status,
+            websocket_url=websocket_url,
+            created_at=record.started_at,
+            expires_at=record.expires_at,
+            connected_at=record.connected_at,
+            ended_at=record.ended_at,
+            end_reason=record.end_reason,
+            initial_message=record.initial_message,
+            metadata=record.metadata,
+        )
+
+
+class Turn(BaseModel):
+    """One finished turn, with its latency metrics in milliseconds."""
+
+    turn_id: str
+    role: Literal["user", "agent"]
+    text: str
+    interrupted: bool
+    started_at: datetime
+    ended_at: datetime
+    latency_ms: dict[str, float | None]
+
+    @classmethod
+    def of(cls, turn: StoredTurn) -> Turn:
+        """From a stored turn."""
+        return cls(
+            turn_id=turn.turn_id,
+            role=turn.role,
+            text=turn.text,
+            interrupted=turn.interrupted,
+            started_at=turn.started_at,
+            ended_at=turn.ended_at,
+            latency_ms=turn.latency_ms,
+        )
+
+
+class SessionDetail(Session):
+    """A session with its transcript."""
+
+    transcript: list[Turn]
+
+
+class SessionList(BaseModel):
+    """A page of sessions."""
+
+    data: list[Session]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+def websocket_base(state: ServerState, request: Request) -> str:
+    """``ws(s)://host:port`` clients should connect to."""
+    base = (state.settings.public_url or str(request.base_url)).rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base.removeprefix("https://")
+    return "ws://" + base.removeprefix("http://")
+
+
+async def _session(state: ServerState, session_id: str) -> SessionRecord:
+    await state.sessions.expire_overdue()
+    record = await state.sessions.get(session_id)
+    if record is None:
+        raise NotFoundError(f"session {session_id!r} not found", param="session_id")
+    return record
+
+
+@router.post(
+    "/agents/{agent_id}/sessions",
+    status_code=201,
+    response_model=Session,
+    responses=error_responses(403, 404, 409),
+)
+async def create_session(
+    agent_id: str, body: SessionCreate, request: Request, state: State, key: AnyKey
+) -> Session:
+    """Create a session; connect to its ``websocket_url`` before ``expires_at``.
+
+    Publishable keys may call this (for the agents they are limited to).
+    """
+    if not key.may_use_agent(agent_id):
+        raise AuthorizationError(
+            f"this publishable key may not open conversations with agent {agent_id!r}",
+            param="agent_id",
+        )
+    agent = await live_agent(state, agent_id)
+    if agent.status != "active":
+        raise SessionError(
+            f"agent {agent_id!r} is {agent.status} and takes no new conversations",
+            param="agent_id",
+        )
+    limits = state.settings.sessions
+    ttl = body.expires_in or limits.token_ttl_s
+    if ttl > limits.max_token_ttl_s:
+        raise ValidationError(
+            f"expires_in: at most {limits.max_token_ttl_s} seconds", param="expires_in"
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = await state.sessions.create(
+        agent.id,
+        body.metadata,
+        initial_message=body.initial_message,
+        api_key_id=key.id,
+        token_hash=hash_token(token),
+        expires_at=utcnow() + timedelta(seconds=ttl),
+    )
+    url = f"{websocket_base(state, request)}/v1/voice/conversation?{urlencode({'token': token})}"
+    return Session.of(record, url)
+
+
+@router.get(
+    "/sessions/{session_id}",
+    response_model=SessionDetail,
+    responses=error_responses(403, 404),
+)
+async def get_session(session_id: str, state: State, _key: ApiKey) -> SessionDetail:
+    """A session with its transcript turns and per-turn latency metrics."""
+    record = await _session(state, session_id)
+    turns = await state.sessions.turns(session_id)
+    return SessionDetail(**Session.of(record).model_dump(), transcript=[Turn.of(t) for t in turns])
+
+
+@router.get(
+    "/agents/{agent_id}/sessions",
+    response_model=SessionList,
+    responses=error_responses(403, 404),
+)
+async def list_sessions(
+    agent_id: str,
+    state: State,
+    _key: ApiKey,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    status: Literal["active", "ended", "expired"] | None = None,
+) -> SessionList:
+    """The agent's sessions, newest first."""
+    await live_agent(state, agent_id)
+    await state.sessions.expire_overdue()
+    items, total = await state.sessions.list_for_agent(agent_id, limit, offset, status)
+    return SessionList(
+        data=[Session.of(s) for s in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+        has_more=offset + len(items) < total,
+    )
+
+
+@router.post(
+    "/sessions/{session_id}/end",
+    response_model=Session,
+    responses=error_responses(403, 404, 409),
+)
+async def end_session(session_id: str, state: State, _key: ApiKey) -> Session:
+    """End a session now: a live conversation gets ``session_ended`` and is closed;
+    a session not yet connected can no longer be."""
+    record = await _session(state, session_id)
+    if record.status != "active":
+        raise SessionError(f"session {session_id!r} is already {record.status}")
+    live = state.live.get(session_id)
+    if live is not None:
+        await live.terminate("client")
+    await state.sessions.end(session_id, "client")
+    return Session.of(await _session(state, session_id))

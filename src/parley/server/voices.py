@@ -1,0 +1,90 @@
+"""Voices: the installed TTS voices and a WAV preview of each."""
+
+from __future__ import annotations
+
+import io
+import wave
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from parley.errors import ModelsNotReadyError, NotFoundError, ValidationError
+from parley.providers.registry import Providers
+from parley.server.auth import ApiKey, State
+from parley.server.errors import error_responses
+from parley.server.state import ServerState
+
+router = APIRouter(prefix="/v1/voices", tags=["voices"])
+
+DEFAULT_PREVIEW = "Hello! This is how I sound."
+
+
+class Voice(BaseModel):
+    """An installed voice."""
+
+    id: str
+    name: str
+    language: str
+    sample_rate: int
+
+
+class VoiceList(BaseModel):
+    """Every installed voice."""
+
+    data: list[Voice]
+
+
+def _providers(state: ServerState) -> Providers:
+    if state.providers is None:
+        raise ModelsNotReadyError("the server is still loading its models; retry shortly")
+    return state.providers
+
+
+def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
+    """PCM16 mono audio as a WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm)
+    return buffer.getvalue()
+
+
+@router.get("", response_model=VoiceList, responses=error_responses(403, 503))
+async def list_voices(state: State, _key: ApiKey) -> VoiceList:
+    """The voices agents may use (``voice_id``)."""
+    voices = _providers(state).tts.voices()
+    return VoiceList(
+        data=[
+            Voice(id=v.id, name=v.name, language=v.language, sample_rate=v.sample_rate)
+            for v in voices
+        ]
+    )
+
+
+@router.get(
+    "/{voice_id}/preview",
+    response_class=Response,
+    responses={
+        200: {"content": {"audio/wav": {}}, "description": "a WAV file (PCM16 mono)"},
+        **error_responses(403, 404, 503),
+    },
+)
+async def preview_voice(
+    voice_id: str,
+    state: State,
+    _key: ApiKey,
+    text: Annotated[str, Query(min_length=1, max_length=500)] = DEFAULT_PREVIEW,
+) -> Response:
+    """Speak ``text`` with the voice and return it as WAV."""
+    tts = _providers(state).tts
+    voice = next((v for v in tts.voices() if v.id == voice_id), None)
+    if voice is None:
+        raise NotFoundError(f"voice {voice_id!r} not found", param="voice_id")
+    if not text.strip():
+        raise ValidationError("text: must contain something to say", param="text")
+    pcm = b"".join([chunk async for chunk in tts.synthesize(text, voice_id=voice.id)])
+    return Response(wav_bytes(pcm, voice.sample_rate), media_type="audio/wav")
