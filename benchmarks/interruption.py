@@ -2,7 +2,7 @@
 
 Each run: the demo agent answers a typed request with a long reply; once its audio is
 flowing, a real recorded utterance is streamed in real time. Measured from the onset of
-speech in the streamed audio (first frame within 35 dB of the clip's loudest frame) to
+speech in the streamed audio (two frames 15 dB above the clip's noise floor) to
 (a) the ``interruption`` event and (b) the last agent audio frame of the interrupted
 turn received. Writes a JSON result.
 
@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.conversation_latency import summarize
+from parley.audio.levels import speech_bounds_ms
 from parley.audio.pcm import VAD_FRAME_BYTES
 from parley.audio.wav import read_wav
 from parley.client import Conversation, conversation_url
@@ -32,13 +31,11 @@ from parley.testing.server import start_server
 CLIPS = ["cards-001", "cards-003", "cards-005", "librivox-0880", "librivox-0930"]
 
 
-def onset_ms(pcm: bytes, floor_db: float = -35.0) -> float:
-    """Offset of the first frame within ``floor_db`` of the loudest frame."""
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % VAD_FRAME_BYTES], dtype="<i2")
-    frames = samples.astype(np.float64).reshape(-1, VAD_FRAME_BYTES // 2)
-    rms = np.sqrt((frames**2).mean(axis=1)) + 1e-9
-    loud = np.nonzero(20 * np.log10(rms / rms.max()) > floor_db)[0]
-    return float(loud[0]) * 32.0
+def onset_ms(pcm: bytes) -> float:
+    """Where speech starts in the clip (noise-floor relative level, not the VAD)."""
+    bounds = speech_bounds_ms(pcm)
+    assert bounds is not None, "a clip without speech"
+    return bounds[0]
 
 
 async def one_run(url: str, key: str, clip: str, delay_s: float) -> dict[str, Any]:
@@ -46,7 +43,6 @@ async def one_run(url: str, key: str, clip: str, delay_s: float) -> dict[str, An
     pcm = read_wav(recording(clip).path)
     events: list[tuple[float, dict[str, Any]]] = []
     async with Conversation(conversation_url(url, key, "agt_demo")) as conv:
-
         changed = asyncio.Event()
 
         async def listen() -> None:
@@ -61,6 +57,7 @@ async def one_run(url: str, key: str, clip: str, delay_s: float) -> dict[str, An
 
         listener = asyncio.create_task(listen())
         await until(lambda e: e["type"] == "agent_turn_end")  # the greeting
+        await asyncio.sleep(1.0)  # ... and let it play out
         await conv.send({"type": "text", "text": "Tell me a long story about a dragon."})
         await until(lambda e: e["type"] == "audio" and e["turn_id"] != "turn_1")
         turn_id = next(
@@ -76,7 +73,9 @@ async def one_run(url: str, key: str, clip: str, delay_s: float) -> dict[str, An
         await asyncio.sleep(0.3)
         listener.cancel()
     onset = start + onset_ms(pcm) / 1000.0
-    cut = next((t for t, e in events if e["type"] == "interruption"), None)
+    cut = next(
+        (t for t, e in events if e["type"] == "interruption" and e["turn_id"] == turn_id), None
+    )
     audio = [t for t, e in events if e["type"] == "audio" and e["turn_id"] == turn_id]
     return {
         "clip": clip,

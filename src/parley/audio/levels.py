@@ -1,0 +1,35 @@
+"""Signal levels: where speech starts and ends in a recording (for clients and benchmarks).
+
+Speech is where a 32 ms frame's level stands ``margin_db`` above the recording's noise
+floor (its 20th-percentile frame level) for two frames in a row. This is independent of
+the VAD, so it can be used to measure the VAD-driven pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parley.audio.pcm import VAD_FRAME_BYTES, VAD_FRAME_SAMPLES
+from parley.core.events import SAMPLE_RATE
+
+FRAME_MS = VAD_FRAME_SAMPLES / SAMPLE_RATE * 1000.0
+
+
+def frame_levels_db(pcm: bytes) -> np.ndarray:
+    """RMS level (dBFS) of each whole 32 ms frame."""
+    usable = len(pcm) - len(pcm) % VAD_FRAME_BYTES
+    frames = np.frombuffer(pcm[:usable], dtype="<i2").astype(np.float64)
+    frames = frames.reshape(-1, VAD_FRAME_SAMPLES) / 32768.0
+    return np.asarray(20.0 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-9))
+
+
+def speech_bounds_ms(pcm: bytes, margin_db: float = 15.0) -> tuple[float, float] | None:
+    """(onset, end) of speech in ``pcm`` in ms, or None when nothing stands out."""
+    levels = frame_levels_db(pcm)
+    if len(levels) < 2:
+        return None
+    loud = levels > np.percentile(levels, 20) + margin_db
+    runs = np.nonzero(loud[:-1] & loud[1:])[0]
+    if not len(runs):
+        return None
+    return float(runs[0]) * FRAME_MS, float(runs[-1] + 2) * FRAME_MS
