@@ -233,7 +233,7 @@ class VoiceSession:
         for task in (self._stt_task, self._prefill):
             if task and not task.done():
                 task.cancel()
-        await self._stop_response(merge_audio=False)
+        await self._stop_response(merge_audio=False, announce=False)
         await self._end_suspended(interrupted=True)
         if self._observer is not None:
             try:
@@ -553,7 +553,7 @@ class VoiceSession:
             return None
         return r.speaker if r.stage in (_Stage.ANSWERING, _Stage.PLAYING) else None
 
-    async def _stop_response(self, *, merge_audio: bool) -> bytes:
+    async def _stop_response(self, *, merge_audio: bool, announce: bool = True) -> bytes:
         """Cancel the current exchange. An audible agent turn is suspended (the client is
         told to drop its audio); a user turn still being transcribed or held gives its
         audio back when ``merge_audio`` (the user goes on with the same turn)."""
@@ -567,7 +567,8 @@ class VoiceSession:
                 await exchange.task
         speaker = exchange.speaker
         if speaker is not None and speaker.audio_sent:
-            await self._emit(Interruption(exchange.turn_id))
+            if announce:
+                await self._emit(Interruption(exchange.turn_id))
             await self._end_suspended(interrupted=True)
             self._suspended = _Suspended(
                 exchange.turn_id, speaker, exchange.timeline, self._wallclock()

@@ -63,12 +63,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, timeout: float = 180.0) -> ServerProcess:
-    """Start ``parley serve`` and wait until /healthz says the models are loaded."""
+def start_server(
+    data_dir: Path, timeout: float = 180.0, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """Start ``parley serve`` and wait until /healthz says the models are loaded.
+
+    ``env`` adds settings, e.g. ``{"PARLEY_LIMITS__CLIENT_TIMEOUT_S": "2"}``.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     out, log = data_dir / "serve.out", data_dir / "serve.log"
-    env = {**os.environ, "PARLEY_LOG_JSON": "true"}
+    env = {**os.environ, "PARLEY_LOG_JSON": "true", **(env or {})}
     command = [sys.executable, "-m", "parley.cli", "serve", "--port", str(port)]
     with out.open("wb") as stdout, log.open("wb") as stderr:
         process = subprocess.Popen(
