@@ -206,6 +206,41 @@ async def test_speculative_transcript_is_discarded_when_speech_resumes() -> None
     await h.session.close("client")
 
 
+async def test_reply_is_prepared_during_the_pause_and_released_at_end_of_turn(
+    h: Harness,
+) -> None:
+    await h.frames(LOUD, 10)
+    await h.frames(QUIET, 6)  # the speculative transcript is ready: the LLM starts
+    assert len(h.llm.requests) == 1
+    assert h.llm.requests[0][-1] == {"role": "user", "content": "what time is it"}
+    assert h.of(AudioOut) == [] and h.of(TranscriptOut) == [], "nothing is released yet"
+    assert h.session.context.history == []
+    await h.frames(QUIET, 10)
+    assert len(h.of(SpeechStopped)) == 1
+    kinds = [type(e).__name__ for e in h.events]
+    assert kinds.index("TranscriptOut") < kinds.index("AudioOut"), "user transcript first"
+    assert h.finals("user") == ["what time is it"]
+    await h.wait(3.0)
+    assert h.finals("agent") == ["It is noon. Enjoy lunch."]
+    assert len(h.llm.requests) == 1, "the prepared reply was used"
+
+
+async def test_prepared_reply_is_dropped_when_the_user_goes_on() -> None:
+    h = Harness(ScriptedSTT("what time", "what time is it in Paris"), ScriptedLLM("Noon."))
+    await h.session.start()
+    await h.frames(LOUD, 10)
+    await h.frames(QUIET, 6)
+    assert len(h.llm.requests) == 1
+    await h.frames(LOUD, 10)  # not finished after all
+    await h.frames(QUIET, 20)
+    await h.wait(1.0)
+    assert h.finals("user") == ["what time is it in Paris"]
+    assert [r[-1]["content"] for r in h.llm.requests] == ["what time", "what time is it in Paris"]
+    assert {a.turn_id for a in h.of(AudioOut)} == {h.of(TranscriptOut)[0].turn_id}
+    assert h.session.context.history[0] == {"role": "user", "content": "what time is it in Paris"}
+    await h.session.close("client")
+
+
 async def test_end_of_turn_by_wall_clock_when_audio_stops(h: Harness) -> None:
     await h.frames(LOUD, 10)
     await h.frames(QUIET, 1)

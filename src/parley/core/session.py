@@ -65,7 +65,7 @@ from parley.core.turns import (
     TurnDetector,
     TurnSignal,
 )
-from parley.providers.llm.base import LanguageModel
+from parley.providers.llm.base import ChatMessage, LanguageModel
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
 from parley.providers.vad.base import VoiceActivityDetector
@@ -107,6 +107,9 @@ class EngineConfig:
     max_utterance_ms: float = 28_000.0
     output_lead_ms: float = 500.0
     """How far agent audio is sent ahead of real-time playback."""
+    speculative_reply: bool = True
+    """Start the LLM and TTS on the speculative transcript during the end-of-turn
+    silence; the audio is released at end of turn, or dropped if the user goes on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,7 @@ class SessionObserver(Protocol):
 
 
 class _Stage(Enum):
+    SPECULATING = "speculating"  # reply prepared during the user's pause, not yet released
     TRANSCRIBING = "transcribing"  # waiting for STT; nothing said to the client yet
     HOLDING = "holding"  # transcript suggests more is coming; waiting a little longer
     ANSWERING = "answering"  # user turn committed, agent reply in progress
@@ -144,6 +148,8 @@ class _Exchange:
     utterance: bytes = b""
     speaker: AgentSpeaker | None = None
     task: asyncio.Task[None] | None = None
+    commit: asyncio.Event | None = None
+    """Set at end of turn for a speculative exchange; audio waits for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +313,7 @@ class VoiceSession:
                 self._timeline.speech_end = end
                 self._start_stt()
             case SpeechResumed():
+                await self._drop_speculation()
                 if self._stt_task:
                     self._stt_task.cancel()
                     self._stt_task = None
@@ -314,6 +321,14 @@ class VoiceSession:
                 self._timeline.speech_end = end
                 self._timeline.end_of_turn = decided
                 await self._emit(SpeechStopped())
+                speculation = self._speculation()
+                if speculation is not None and speculation.commit is not None:
+                    speculation.utterance = bytes(self._utterance or b"")
+                    self._stt_task, self._utterance = None, None
+                    speculation.stage = _Stage.TRANSCRIBING
+                    speculation.commit.set()
+                    return
+                await self._drop_speculation()
                 if self._stt_task is None:
                     self._start_stt()
                 stt, timeline = self._stt_task, self._timeline
@@ -343,11 +358,35 @@ class VoiceSession:
         self._stt_task = stt
 
     def _on_speculative_transcript(self, task: asyncio.Task[str]) -> None:
-        """A finished question may end the turn sooner than the default silence."""
+        """A finished question may end the turn sooner than the default silence, and a
+        transcript that looks complete starts the reply before the turn has ended."""
         if task is not self._stt_task or task.cancelled() or task.exception() is not None:
             return
-        target = silence_target_ms(task.result(), self.agent.turns.end_of_turn_silence_ms)
-        self._detector.silence_target_ms = min(target, self.agent.turns.end_of_turn_silence_ms)
+        text, base = task.result(), self.agent.turns.end_of_turn_silence_ms
+        target = silence_target_ms(text, base)
+        self._detector.silence_target_ms = min(target, base)
+        if (
+            self.engine.speculative_reply
+            and self._detector.in_speech
+            and target <= base
+            and has_words(text)
+            and self._response is None
+            and self._suspended is None
+            and not self._paused
+        ):
+            exchange = _Exchange(
+                self._new_turn_id(), self._timeline, _Stage.SPECULATING, commit=asyncio.Event()
+            )
+            self._run(exchange, self._answer_speech(exchange, task))
+
+    def _speculation(self) -> _Exchange | None:
+        r = self._response
+        return r if r is not None and r.stage is _Stage.SPECULATING else None
+
+    async def _drop_speculation(self) -> None:
+        """The user went on speaking: the prepared reply was never heard."""
+        if self._speculation() is not None:
+            await self._stop_response(merge_audio=False, announce=False)
 
     async def _on_text(self, text: str) -> None:
         self._touch()
@@ -456,6 +495,9 @@ class VoiceSession:
             if suspended is not None:
                 await self._resume(exchange, suspended)
             return
+        if exchange.commit is not None:
+            await self._answer_speculatively(exchange, text)
+            return
         base = self.agent.turns.end_of_turn_silence_ms
         target = silence_target_ms(text, base)
         if timeline.speech_end is not None:
@@ -467,6 +509,30 @@ class VoiceSession:
         await self._end_suspended(interrupted=True)
         await self._user_turn(exchange, text)
         await self._speak(exchange, self._llm_tokens(), measured=True)
+        await self._after_reply()
+
+    async def _answer_speculatively(self, exchange: _Exchange, text: str) -> None:
+        """Generate and synthesize the reply now; commit the user turn and release the
+        audio at end of turn (or be cancelled if the user goes on)."""
+        assert exchange.commit is not None
+        release = asyncio.Event()
+        messages: list[ChatMessage] = [
+            *self.context.messages(),
+            {"role": "user", "content": text},
+        ]
+        speaking = asyncio.create_task(
+            self._speak(exchange, self._llm_tokens(messages), measured=True, release=release)
+        )
+        try:
+            await exchange.commit.wait()
+            exchange.stage = _Stage.ANSWERING
+            await self._user_turn(exchange, text)
+            release.set()
+            await speaking
+        finally:
+            speaking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await speaking
         await self._after_reply()
 
     async def _answer_text(self, exchange: _Exchange, text: str) -> None:
@@ -495,9 +561,9 @@ class VoiceSession:
         exchange.stage = _Stage.ANSWERING
         await self._speak(exchange, _one(rest), measured=False, heard_before=heard)
 
-    async def _llm_tokens(self) -> AsyncIterator[str]:
+    async def _llm_tokens(self, messages: list[ChatMessage] | None = None) -> AsyncIterator[str]:
         async for token in self.models.llm.stream(
-            self.context.messages(),
+            messages or self.context.messages(),
             max_tokens=self.engine.llm_max_tokens,
             temperature=self.engine.llm_temperature,
         ):
@@ -510,6 +576,7 @@ class VoiceSession:
         *,
         measured: bool,
         heard_before: str = "",
+        release: asyncio.Event | None = None,
     ) -> None:
         started = self._wallclock()
         speaker = AgentSpeaker(
@@ -521,6 +588,7 @@ class VoiceSession:
             timeline=exchange.timeline,
             output_open=self._output_open,
             lead_ms=self.engine.output_lead_ms,
+            release=release,
         )
         if self._paused:
             speaker.pause()

@@ -74,11 +74,14 @@ class AgentSpeaker:
         output_open: asyncio.Event,
         lead_ms: float,
         playout_delay_ms: float = 100.0,
+        release: asyncio.Event | None = None,
     ) -> None:
         self.turn_id = turn_id
         self._tts, self._voice, self._emit, self._clock = tts, voice, emit, clock
         self.timeline = timeline
         self._output_open = output_open
+        self._release = release
+        """Audio is prepared but held until this is set (a speculative reply)."""
         self._lead_ms = lead_ms
         self._playout_delay_ms = playout_delay_ms
         self.generated: list[str] = []
@@ -216,6 +219,8 @@ class AgentSpeaker:
             await out.put(None)
 
     async def _send(self, audio: asyncio.Queue[tuple[bytes, str] | None]) -> None:
+        if self._release is not None:
+            await self._release.wait()
         while (item := await audio.get()) is not None:
             pcm, clause = item
             start = self.sent_ms
