@@ -194,6 +194,15 @@ def cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run one benchmark of :mod:`parley.bench` with the remaining arguments."""
+    import importlib
+
+    module = importlib.import_module(f"parley.bench.{args.benchmark}")
+    code: int = module.main(args.bench_args)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``parley`` command."""
     parser = argparse.ArgumentParser(prog="parley", description="Self-hosted voice agents.")
@@ -247,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("out", type=Path, help="WAV file to write")
     say.add_argument("--voice", default=None, help="voice id (default: the first installed)")
     say.set_defaults(func=cmd_say)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark against real recorded speech (needs the dev extra)",
+        description="Run a benchmark; `parley bench NAME --help` lists its options "
+        "(--runs/--conversations N, --out DIR, --url URL --api-key KEY, ...).",
+    )
+    from parley.bench import BENCHMARKS
+
+    bench.add_argument("benchmark", choices=BENCHMARKS)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="the benchmark's options")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,102 @@
+"""Each benchmark runs end to end with its smallest settings against the shared server
+(``parley bench NAME --url --api-key``) and writes its JSON and PNG. Only the shape of the
+results is checked, never the numbers: timing depends on the machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Server
+
+pytestmark = pytest.mark.integration
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _bench(server: Server, out: Path, name: str, *options: str) -> dict[str, Any]:
+    """Run ``parley bench NAME`` against the server; its JSON result, checked for a PNG."""
+    command = [sys.executable, "-m", "parley.cli", "bench", name, "--out", str(out)]
+    command += ["--url", server.url, "--api-key", server.admin_key, *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = sorted(out.glob(f"{name}-*.json"))
+    assert len(results) == 1, list(out.iterdir())
+    png = results[0].with_suffix(".png")
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert "written to" in done.stdout
+    report: dict[str, Any] = json.loads(results[0].read_text())
+    assert report["benchmark"] == name
+    assert isinstance(report["machine"]["cpus"], int)
+    return report
+
+
+def _is_summary(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(value[k], int | float) for k in ("p50", "p95", "max", "mean")
+    )
+
+
+def test_latency(server: Server, tmp_path: Path) -> None:
+    report = _bench(
+        server, tmp_path, "latency", "--conversations", "1", "--utterances", "cards-001"
+    )
+    assert len(report["conversations"]) == 1
+    [turn] = report["turns"]
+    assert turn["utterance"] == "cards-001"
+    assert isinstance(turn["client_voice_to_voice_ms"], float)
+    assert isinstance(turn["server_ms"]["voice_to_voice"], float)
+    summary = report["summary"]
+    assert _is_summary(summary["voice_to_voice_client_ms"])
+    assert _is_summary(summary["voice_to_voice_server_ms"])
+    assert set(summary["stages_p50_ms"]) >= {"endpointing", "stt", "llm_first_token"}
+    assert isinstance(report["load"]["server_cpu_percent"], float)  # found by its port
+
+
+def test_concurrency(server: Server, tmp_path: Path) -> None:
+    report = _bench(
+        server,
+        tmp_path,
+        "concurrency",
+        "--sessions",
+        "1",
+        "2",
+        "--utterances",
+        "cards-001",
+        "--no-warmup",
+    )
+    levels = report["levels"]
+    assert [r["sessions"] for r in levels] == [1, 2]
+    for r in levels:
+        assert r["turns"] == r["sessions"]
+        assert _is_summary(r["voice_to_voice_client_ms"])
+        assert isinstance(r["server_cpu_percent"], float)
+        assert isinstance(r["server_peak_rss_kib"], int)
+        assert isinstance(r["system_cpu_percent"], float)
+        assert len(r["conversations"]) == r["sessions"]
+    assert report["max_sessions_within_budget"] in (None, 1, 2)
+
+
+def test_accuracy(server: Server, tmp_path: Path) -> None:
+    report = _bench(server, tmp_path, "accuracy", "--clips", "cards-001", "librivox-0880")
+    assert [c["clip"] for c in report["clips"]] == ["cards-001", "librivox-0880"]
+    for clip in report["clips"]:
+        assert isinstance(clip["heard"], str) and isinstance(clip["wer"], float)
+        assert clip["reference"]
+    summary = report["summary"]
+    assert isinstance(summary["wer"], float)
+    assert isinstance(summary["wer_numbers"], float)
+    assert summary["clips"] == 2 and summary["clips_numbers"] == 1
+
+
+def test_interruption(server: Server, tmp_path: Path) -> None:
+    report = _bench(server, tmp_path, "interruption", "--runs", "1")
+    [run] = report["runs"]
+    assert set(run) == {"clip", "delay_s", "interruption_ms", "last_audio_ms"}
+    assert isinstance(report["missed"], int)
+    reacted = report["onset_to_interruption_ms"]
+    assert reacted is None or _is_summary(reacted)
