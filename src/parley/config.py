@@ -70,9 +70,8 @@ class SessionSettings(BaseModel):
     """Sessions created over REST (``POST /v1/agents/{id}/sessions``)."""
 
     token_ttl_s: int = Field(
-        300, ge=1, le=86_400, description="default life of a session's connect token"
+        300, ge=1, le=3600, description="default life of a session's connect token"
     )
-    max_token_ttl_s: int = Field(3600, ge=1, le=86_400, description="largest expires_in allowed")
 
 
 class Settings(BaseSettings):

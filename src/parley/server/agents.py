@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from parley.errors import ModelsNotReadyError, NotFoundError, ValidationError
 from parley.providers.registry import REGISTRY
@@ -31,17 +32,28 @@ _JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "nul
 _MAX_METADATA_BYTES = 16_384
 _MAX_SCHEMA_DEPTH = 16
 
+
+def _not_bool(value: Any) -> Any:
+    """JSON ``true`` is not a number (pydantic would read it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not a boolean")
+    return value
+
+
+NoBool = BeforeValidator(_not_bool)
+NoNull = SkipJsonSchema[None]
+"""Optional in a PATCH, but ``null`` is not a value (the schema says so; the handler 422s)."""
 Id = Annotated[str, Field(pattern=_ID)]
-VadThreshold = Annotated[float, Field(ge=0.05, le=0.95)]
-EndOfTurnSilence = Annotated[int, Field(ge=100, le=5000)]
-InterruptThreshold = Annotated[int, Field(ge=1, le=50)]
-IdleTimeout = Annotated[int, Field(ge=0, le=600_000)]
-IdlePrompts = Annotated[int, Field(ge=0, le=5)]
+VadThreshold = Annotated[float, Field(ge=0.05, le=0.95), NoBool]
+EndOfTurnSilence = Annotated[int, Field(ge=100, le=5000), NoBool]
+InterruptThreshold = Annotated[int, Field(ge=1, le=50), NoBool]
+IdleTimeout = Annotated[int, Field(ge=0, le=600_000), NoBool]
+IdlePrompts = Annotated[int, Field(ge=0, le=5), NoBool]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 SystemPrompt = Annotated[str, Field(min_length=1, max_length=20_000)]
 FirstMessage = Annotated[str, Field(min_length=1, max_length=2000)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
-MaxTurns = Annotated[int, Field(ge=1, le=1000)]
+MaxTurns = Annotated[int, Field(ge=1, le=1000), NoBool]
 
 
 def check_json_schema(schema: Any, path: str, depth: int = 0) -> None:
@@ -121,8 +133,8 @@ class ProviderOverrides(BaseModel):
     stt: str | None = Field(None, description="an installed STT provider, e.g. stt:whisper-local")
     llm: str | None = Field(None, description="an installed LLM provider, e.g. llm:llama-local")
     tts: str | None = Field(None, description="an installed TTS provider, e.g. tts:piper-local")
-    llm_temperature: Annotated[float | None, Field(ge=0.0, le=2.0)] = None
-    llm_max_tokens: Annotated[int | None, Field(ge=8, le=2048)] = None
+    llm_temperature: Annotated[float, Field(ge=0.0, le=2.0), NoBool] | None = None
+    llm_max_tokens: Annotated[int, Field(ge=8, le=2048), NoBool] | None = None
 
     _stt = field_validator("stt")(_provider_spec("stt"))
     _llm = field_validator("llm")(_provider_spec("llm"))
@@ -175,7 +187,7 @@ class AgentCreate(_AgentFields):
     max_turns: MaxTurns = 50
     content_policy_id: Id | None = None
     knowledge_base_ids: Annotated[list[Id], Field(max_length=20)] = Field(default_factory=list)
-    web_search: bool = False
+    web_search: StrictBool = False
     vad_threshold: VadThreshold | None = None
     end_of_turn_silence_ms: EndOfTurnSilence | None = None
     interrupt_threshold: InterruptThreshold | None = Field(
@@ -191,24 +203,24 @@ class AgentUpdate(_AgentFields):
     """Fields to change; those left out keep their value. ``null`` on a turn setting
     goes back to the server default. ``status`` pauses or resumes the agent."""
 
-    name: Name | None = None
-    system_prompt: SystemPrompt | None = None
-    voice_id: str | None = None
+    name: Name | NoNull = None
+    system_prompt: SystemPrompt | NoNull = None
+    voice_id: str | NoNull = None
     first_message: FirstMessage | None = None
-    language: Language | None = None
-    tools: Annotated[list[Tool], Field(max_length=64)] | None = None
-    max_turns: MaxTurns | None = None
+    language: Language | NoNull = None
+    tools: Annotated[list[Tool], Field(max_length=64)] | NoNull = None
+    max_turns: MaxTurns | NoNull = None
     content_policy_id: Id | None = None
-    knowledge_base_ids: Annotated[list[Id], Field(max_length=20)] | None = None
-    web_search: bool | None = None
+    knowledge_base_ids: Annotated[list[Id], Field(max_length=20)] | NoNull = None
+    web_search: StrictBool | NoNull = None
     vad_threshold: VadThreshold | None = None
     end_of_turn_silence_ms: EndOfTurnSilence | None = None
     interrupt_threshold: InterruptThreshold | None = None
     idle_timeout_ms: IdleTimeout | None = None
     idle_prompts: IdlePrompts | None = None
     provider_overrides: ProviderOverrides | None = None
-    metadata: dict[str, Any] | None = None
-    status: Literal["active", "paused"] | None = Field(
+    metadata: dict[str, Any] | NoNull = None
+    status: Literal["active", "paused"] | NoNull = Field(
         None, description="'paused' refuses new conversations; DELETE deletes"
     )
 

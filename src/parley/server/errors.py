@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,8 @@ def error_body(code: str, message: str, param: str | None = None) -> dict[str, o
 
 
 _UNPARSEABLE = {"json_invalid", "json_type"}
+_TYPE_TAG = re.compile(r"[\[(]|^(literal|int|float|str|bool|none|list|dict)$")
+"""Union-member tags pydantic puts in an error's location, e.g. ``literal['a','b']``."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,13 +82,32 @@ def install_error_handlers(app: FastAPI) -> None:
                 error_body("validation_error", f"the request body is not valid JSON: {detail}"),
                 400,
             )
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        loc = [
+            str(p)
+            for p in first.get("loc", ())
+            if p not in ("body", "query", "path") and not _TYPE_TAG.search(str(p))
+        ]
         param = ".".join(loc) or None
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
         return JSONResponse(error_body("validation_error", message, param), 422)
 
+    allow_table: list[tuple[re.Pattern[str], str]] = []
+
+    def allowed_methods(path: str) -> str | None:
+        """Every method the API documents for ``path`` (routers may hold one method each)."""
+        if not allow_table:
+            for template, operations in app.openapi().get("paths", {}).items():
+                regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+                methods = ", ".join(sorted(operations)).upper()
+                allow_table.append((re.compile(f"^{regex}$"), methods))
+        return next((methods for regex, methods in allow_table if regex.match(path)), None)
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = exc.headers
+        if exc.status_code == 405:
+            allow = allowed_methods(request.url.path)
+            headers = {"Allow": allow} if allow else headers
         code = {
             400: "validation_error",
             404: "not_found_error",
@@ -93,7 +115,7 @@ def install_error_handlers(app: FastAPI) -> None:
             413: "validation_error",
             415: "validation_error",
         }.get(exc.status_code, "internal_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

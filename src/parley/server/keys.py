@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from parley.errors import NotFoundError, ValidationError
+from parley.server.agents import NoBool
 from parley.server.auth import AdminKey, State
 from parley.server.errors import error_responses
 from parley.storage import ApiKeyRecord
@@ -21,8 +22,8 @@ class RateLimit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    requests_per_minute: Annotated[float, Field(gt=0, le=1_000_000)]
-    burst: Annotated[int, Field(ge=1, le=100_000)]
+    requests_per_minute: Annotated[float, Field(gt=0, le=1_000_000), NoBool]
+    burst: Annotated[int, Field(ge=1, le=100_000), NoBool]
 
 
 class ApiKeyCreate(BaseModel):
@@ -34,7 +35,7 @@ class ApiKeyCreate(BaseModel):
     kind: Literal["secret", "publishable"] = Field(
         "secret", description="secret: the REST API; publishable: only opens conversations"
     )
-    admin: bool = Field(False, description="secret keys only: may manage API keys")
+    admin: StrictBool = Field(False, description="secret keys only: may manage API keys")
     agent_ids: Annotated[list[str], Field(min_length=1, max_length=100)] | None = Field(
         None, description="publishable keys only: the agents it may talk to (default: any)"
     )

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from parley.errors import AuthorizationError, NotFoundError, SessionError, ValidationError
-from parley.server.agents import check_metadata, live_agent
+from parley.errors import AuthorizationError, NotFoundError, SessionError
+from parley.server.agents import NoBool, check_metadata, live_agent
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
@@ -23,6 +23,7 @@ from parley.storage.models import utcnow
 router = APIRouter(prefix="/v1", tags=["sessions"])
 
 TOKEN_PREFIX = "wst_"
+MAX_TOKEN_TTL_S = 3600
 
 
 def hash_token(token: str) -> str:
@@ -36,10 +37,10 @@ class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metadata: dict[str, Any] = Field(default_factory=dict)
-    initial_message: Annotated[str | None, Field(min_length=1, max_length=2000)] = Field(
+    initial_message: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
         None, description="spoken first, in place of the agent's first_message"
     )
-    expires_in: Annotated[int | None, Field(ge=1, le=86_400)] = Field(
+    expires_in: Annotated[int, Field(ge=1, le=MAX_TOKEN_TTL_S), NoBool] | None = Field(
         None, description="seconds the websocket_url stays usable (server default 300)"
     )
 
@@ -162,12 +163,7 @@ async def create_session(
             f"agent {agent_id!r} is {agent.status} and takes no new conversations",
             param="agent_id",
         )
-    limits = state.settings.sessions
-    ttl = body.expires_in or limits.token_ttl_s
-    if ttl > limits.max_token_ttl_s:
-        raise ValidationError(
-            f"expires_in: at most {limits.max_token_ttl_s} seconds", param="expires_in"
-        )
+    ttl = body.expires_in or state.settings.sessions.token_ttl_s
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = await state.sessions.create(
         agent.id,

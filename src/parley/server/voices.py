@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 import wave
 from typing import Annotated
 
@@ -77,13 +78,16 @@ async def preview_voice(
     voice_id: str,
     state: State,
     _key: ApiKey,
-    text: Annotated[str, Query(min_length=1, max_length=500)] = DEFAULT_PREVIEW,
+    text: Annotated[str, Query(min_length=1, max_length=500, pattern=r"[^\s\x00-\x1f\x7f]")] = (
+        DEFAULT_PREVIEW
+    ),
 ) -> Response:
     """Speak ``text`` with the voice and return it as WAV."""
     tts = _providers(state).tts
     voice = next((v for v in tts.voices() if v.id == voice_id), None)
     if voice is None:
         raise NotFoundError(f"voice {voice_id!r} not found", param="voice_id")
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
     if not text.strip():
         raise ValidationError("text: must contain something to say", param="text")
     pcm = b"".join([chunk async for chunk in tts.synthesize(text, voice_id=voice.id)])
