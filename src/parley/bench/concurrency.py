@@ -28,6 +28,7 @@ from parley.audio.wav import read_wav
 from parley.bench.common import (
     Meter,
     base_parser,
+    client_voice_to_voice_ms,
     figure,
     fmt,
     machine,
@@ -58,12 +59,12 @@ async def one_session(
         "turns": [
             {
                 "utterance": name,
-                "client_voice_to_voice_ms": turn.client_voice_to_voice_ms,
+                "client_voice_to_voice_ms": client_voice_to_voice_ms(turn, pcm),
                 "server_voice_to_voice_ms": (turn.reply.metrics if turn.reply else {}).get(
                     "voice_to_voice"
                 ),
             }
-            for name, turn in zip(names, result.turns, strict=True)
+            for name, pcm, turn in zip(names, clips, result.turns, strict=True)
         ],
     }
 

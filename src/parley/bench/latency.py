@@ -3,9 +3,9 @@
 N conversations with the demo agent, one after the other, each of several real recorded
 utterances streamed in real time (the utterance order rotates between conversations).
 For every turn: voice-to-voice at the client (first agent audio byte received minus the
-end of speech in the streamed audio) and the server's own stage breakdown (its
-``metrics`` event). Reports p50/p95/max, the stage p50/p95, model load time and server
-memory (when the benchmark started the server).
+end of speech in the streamed audio, see :func:`parley.bench.common.speech_end_ms`) and
+the server's own stage breakdown (its ``metrics`` event). Reports p50/p95/max, the stage
+p50/p95, model load time and server memory (when the benchmark started the server).
 
     parley bench latency [--conversations 3] [--utterances NAME ...] [--out DIR]
                          [--url URL --api-key KEY]
@@ -22,11 +22,13 @@ from parley.bench.common import (
     STAGES,
     Meter,
     base_parser,
+    client_voice_to_voice_ms,
     figure,
     fmt,
     machine,
     now_utc,
     print_load,
+    speech_end_ms,
     summary_or_none,
     target,
     write_results,
@@ -47,9 +49,10 @@ DEFAULT_UTTERANCES = [
 async def run(url: str, key: str, names: list[str]) -> dict[str, Any]:
     """Talk to the demo agent, one utterance per turn; return per-turn numbers."""
     clips = [recording(n) for n in names]
-    result = await call(url, key, "agt_demo", [read_wav(c.path) for c in clips])
+    audio = [read_wav(c.path) for c in clips]
+    result = await call(url, key, "agt_demo", audio)
     turns = []
-    for clip, turn in zip(clips, result.turns, strict=True):
+    for clip, pcm, turn in zip(clips, audio, result.turns, strict=True):
         metrics = turn.reply.metrics if turn.reply else {}
         turns.append(
             {
@@ -57,7 +60,9 @@ async def run(url: str, key: str, names: list[str]) -> dict[str, Any]:
                 "utterance": clip.name,
                 "heard": turn.user_text,
                 "reply": turn.reply.text if turn.reply else None,
-                "client_voice_to_voice_ms": turn.client_voice_to_voice_ms,
+                "client_voice_to_voice_ms": client_voice_to_voice_ms(turn, pcm),
+                "client_voice_to_voice_ms_call": turn.client_voice_to_voice_ms,
+                "speech_end_ms": speech_end_ms(pcm),
                 "server_ms": metrics,
             }
         )
