@@ -24,9 +24,9 @@ from typing import Any, Literal, TypedDict, cast
 from urllib.parse import quote, urlencode
 
 import httpx
-import numpy as np
 import websockets
 
+from parley.audio.levels import speech_bounds_ms
 from parley.audio.pcm import VAD_FRAME_BYTES, silence
 from parley.core.events import SAMPLE_RATE
 from parley.errors import ParleyError
@@ -641,16 +641,19 @@ class CallResult:
         return b"".join(bytes(r.audio) for r in replies if r is not None)
 
 
-def trailing_silence_ms(pcm: bytes, *, floor_db: float = -35.0) -> float:
-    """Length of the quiet tail of an utterance (frames below ``floor_db`` of its peak frame)."""
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % VAD_FRAME_BYTES], dtype="<i2")
-    frames = samples.astype(np.float64).reshape(-1, VAD_FRAME_BYTES // 2)
-    if not len(frames):
-        return 0.0
-    rms = np.sqrt((frames**2).mean(axis=1)) + 1e-9
-    loud = np.nonzero(20 * np.log10(rms / rms.max()) > floor_db)[0]
-    quiet_frames = len(frames) - 1 - int(loud[-1])
-    return quiet_frames * VAD_FRAME_BYTES / 2 / SAMPLE_RATE * 1000.0
+def trailing_silence_ms(pcm: bytes) -> float:
+    """Length of the quiet tail of an utterance, after its last speech frame."""
+    bounds = speech_bounds_ms(pcm)
+    total = len(pcm) / 2 / SAMPLE_RATE * 1000.0
+    return 0.0 if bounds is None else max(0.0, total - bounds[1])
+
+
+async def _until_played(reply: AgentReply) -> None:
+    """Wait until a client playing the reply in real time would have finished it."""
+    if reply.first_audio_at is None:
+        return
+    ends_at = reply.first_audio_at + len(reply.audio) / 2 / SAMPLE_RATE + 0.15
+    await asyncio.sleep(max(0.0, ends_at - time.monotonic()))
 
 
 class _Listener:
@@ -765,6 +768,7 @@ async def call(
                 tid = next(iter(listener.replies))
                 await listener.wait_for(lambda: tid in listener.done_turns(), greeting_timeout)
                 greeting = listener.replies[tid]
+                await _until_played(greeting)
             turns: list[CallTurn] = []
             for pcm in utterances:
                 before = set(listener.user_texts)
@@ -784,6 +788,8 @@ async def call(
 
                 await listener.wait_for(answered, reply_timeout)
                 reply = listener.replies.get(turn_id)
+                if reply is not None:
+                    await _until_played(reply)  # a polite user lets the agent finish
                 v2v = None
                 if reply is not None and reply.first_audio_at is not None:
                     v2v = round((reply.first_audio_at - speech_end) * 1000.0, 1)

@@ -1,8 +1,9 @@
 """Signal levels: where speech starts and ends in a recording (for clients and benchmarks).
 
 Speech is where a 32 ms frame's level stands ``margin_db`` above the recording's noise
-floor (its 20th-percentile frame level) for two frames in a row. This is independent of
-the VAD, so it can be used to measure the VAD-driven pipeline.
+floor for two frames in a row. The floor is the 5th-percentile frame level (the 20th can
+lie inside long, mostly voiced clips). This is independent of the VAD, so it can be used
+to measure the VAD-driven pipeline.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def speech_bounds_ms(pcm: bytes, margin_db: float = 15.0) -> tuple[float, float]
     levels = frame_levels_db(pcm)
     if len(levels) < 2:
         return None
-    loud = levels > np.percentile(levels, 20) + margin_db
+    loud = levels > np.percentile(levels, 5) + margin_db
     runs = np.nonzero(loud[:-1] & loud[1:])[0]
     if not len(runs):
         return None
