@@ -125,14 +125,21 @@ def _provider_spec(kind: str) -> Any:
     return check
 
 
+def _known(kind: str) -> dict[str, Any]:
+    return {"enum": [*sorted(k for k in REGISTRY if k.startswith(f"{kind}:")), None]}
+
+
+METADATA_SCHEMA: dict[str, Any] = {"maxProperties": 50, "propertyNames": {"maxLength": 64}}
+
+
 class ProviderOverrides(BaseModel):
     """Per-agent choices that replace the server's defaults."""
 
     model_config = ConfigDict(extra="forbid")
 
-    stt: str | None = Field(None, description="an installed STT provider, e.g. stt:whisper-local")
-    llm: str | None = Field(None, description="an installed LLM provider, e.g. llm:llama-local")
-    tts: str | None = Field(None, description="an installed TTS provider, e.g. tts:piper-local")
+    stt: str | None = Field(None, description="an STT provider", json_schema_extra=_known("stt"))
+    llm: str | None = Field(None, description="an LLM provider", json_schema_extra=_known("llm"))
+    tts: str | None = Field(None, description="a TTS provider", json_schema_extra=_known("tts"))
     llm_temperature: Annotated[float, Field(ge=0.0, le=2.0), NoBool] | None = None
     llm_max_tokens: Annotated[int, Field(ge=8, le=2048), NoBool] | None = None
 
@@ -196,7 +203,7 @@ class AgentCreate(_AgentFields):
     idle_timeout_ms: IdleTimeout | None = None
     idle_prompts: IdlePrompts | None = None
     provider_overrides: ProviderOverrides | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict, json_schema_extra=METADATA_SCHEMA)
 
 
 class AgentUpdate(_AgentFields):
@@ -219,7 +226,7 @@ class AgentUpdate(_AgentFields):
     idle_timeout_ms: IdleTimeout | None = None
     idle_prompts: IdlePrompts | None = None
     provider_overrides: ProviderOverrides | None = None
-    metadata: dict[str, Any] | NoNull = None
+    metadata: dict[str, Any] | NoNull = Field(None, json_schema_extra=METADATA_SCHEMA)
     status: Literal["active", "paused"] | NoNull = Field(
         None, description="'paused' refuses new conversations; DELETE deletes"
     )

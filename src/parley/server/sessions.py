@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.errors import AuthorizationError, NotFoundError, SessionError
-from parley.server.agents import NoBool, check_metadata, live_agent
+from parley.server.agents import METADATA_SCHEMA, NoBool, check_metadata, live_agent
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
@@ -36,7 +36,7 @@ class SessionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict, json_schema_extra=METADATA_SCHEMA)
     initial_message: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
         None, description="spoken first, in place of the agent's first_message"
     )
