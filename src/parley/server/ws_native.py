@@ -7,10 +7,9 @@ import contextlib
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.websockets import WebSocketState
 
 from parley.core.clock import SystemClock
-from parley.core.events import EndIn, EndReason, ErrorOut, ServerEvent, SessionEnded
+from parley.core.events import EndReason, ErrorOut, ServerEvent, SessionEnded
 from parley.core.records import TurnRecord
 from parley.core.session import AgentConfig, EngineConfig, SessionModels, VoiceSession
 from parley.core.turns import FRAME_MS, TurnConfig
@@ -209,7 +208,7 @@ async def conversation(ws: WebSocket) -> None:
             await live.terminate("agent_deleted")
             return
         await session.start()
-        reason = await _pump(ws, conn, codec, session)
+        reason = await _pump(ws, conn, codec, session, state.settings.limits.client_timeout_s)
     except Exception:
         log.exception("session failed", extra={"session_id": record.id})
         reason = "error"
@@ -229,32 +228,47 @@ async def conversation(ws: WebSocket) -> None:
 
 
 async def _pump(
-    ws: WebSocket, conn: _Connection, codec: NativeCodec, session: VoiceSession
+    ws: WebSocket,
+    conn: _Connection,
+    codec: NativeCodec,
+    session: VoiceSession,
+    client_timeout_s: float,
 ) -> EndReason:
-    """Feed client frames to the session until the client ends or vanishes."""
-    while True:
-        try:
-            message = await ws.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            return "client"
-        if message["type"] == "websocket.disconnect":
-            return "client"
-        if ws.client_state is not WebSocketState.CONNECTED:
-            return "client"
-        frame = message.get("text")
-        if frame is None:
-            frame = message.get("bytes") or b""
-        try:
-            event = codec.decode(frame)
-        except ParleyError as exc:
-            await conn.send(ErrorOut(exc.code, exc.message))
-            continue
-        if isinstance(event, EndIn):
-            await session.close("client", notify=True)
-            return "client"
-        await session.handle(event)
-        if session.ended is not None:
-            return session.ended
+    """Feed client frames to the session until the client ends, vanishes or goes quiet
+    for ``client_timeout_s``, or the session ends itself (idle, max_turns)."""
+    ended = asyncio.create_task(session.ended_event.wait())
+    try:
+        while True:
+            receive = asyncio.create_task(ws.receive())
+            done, _ = await asyncio.wait(
+                {receive, ended}, timeout=client_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if receive not in done:
+                receive.cancel()
+                if ended in done and session.ended is not None:
+                    return session.ended
+                quiet = f"nothing received from the client for {client_timeout_s:g} s"
+                await conn.send(ErrorOut("session_error", quiet))
+                return "idle"
+            try:
+                message = receive.result()
+            except (WebSocketDisconnect, RuntimeError):
+                return "client"
+            if message["type"] == "websocket.disconnect":
+                return "client"
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            try:
+                event = codec.decode(frame)
+            except ParleyError as exc:
+                await conn.send(ErrorOut(exc.code, exc.message))
+                continue
+            await session.handle(event)
+            if session.ended is not None:
+                return session.ended
+    finally:
+        ended.cancel()
 
 
 __all__ = ["SessionEnded", "router"]
