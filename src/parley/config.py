@@ -28,6 +28,9 @@ class TurnSettings(BaseModel):
         15000, ge=0, le=600_000, description="user silence before the agent checks in; 0: never"
     )
     idle_prompts: int = Field(2, ge=0, le=5, description="check-ins before ending as idle")
+    record_audio: bool = Field(
+        False, description="keep a stereo WAV of each conversation (user left, agent right)"
+    )
 
 
 class ModelSettings(BaseModel):
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str | None = Field(None, description="base URL clients use, if proxied")
+    metrics_public: bool = Field(
+        False, description="serve /metrics without an admin API key (for a private network)"
+    )
     turns: TurnSettings = Field(default_factory=TurnSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)

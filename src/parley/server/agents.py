@@ -26,6 +26,7 @@ TURN_SETTINGS = (
     "interrupt_threshold",
     "idle_timeout_ms",
     "idle_prompts",
+    "record_audio",
 )
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 _JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
@@ -202,6 +203,9 @@ class AgentCreate(_AgentFields):
     )
     idle_timeout_ms: IdleTimeout | None = None
     idle_prompts: IdlePrompts | None = None
+    record_audio: StrictBool | None = Field(
+        None, description="keep a stereo WAV of each conversation (GET /v1/sessions/{id}/recording)"
+    )
     provider_overrides: ProviderOverrides | None = None
     metadata: dict[str, Any] = Field(default_factory=dict, json_schema_extra=METADATA_SCHEMA)
 
@@ -225,6 +229,7 @@ class AgentUpdate(_AgentFields):
     interrupt_threshold: InterruptThreshold | None = None
     idle_timeout_ms: IdleTimeout | None = None
     idle_prompts: IdlePrompts | None = None
+    record_audio: StrictBool | None = None
     provider_overrides: ProviderOverrides | None = None
     metadata: dict[str, Any] | NoNull = Field(None, json_schema_extra=METADATA_SCHEMA)
     status: Literal["active", "paused"] | NoNull = Field(
@@ -252,6 +257,7 @@ class Agent(BaseModel):
     interrupt_threshold: int
     idle_timeout_ms: int
     idle_prompts: int
+    record_audio: bool
     provider_overrides: dict[str, Any]
     metadata: dict[str, Any]
     status: Literal["active", "paused", "deleted"]

@@ -8,13 +8,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from parley import __version__
 from parley.config import Settings
+from parley.providers._threads import ModelWorker
 from parley.providers.registry import Providers, load_providers
 from parley.server import agents, keys, sessions, voices, ws_native
+from parley.server.auth import require_admin
 from parley.server.errors import install_error_handlers
 from parley.server.state import ServerState
 
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await state.db.connect()
+        ModelWorker.wait_observers.append(state.metrics.model_wait)
         left = await state.sessions.end_all_active("error")
         if left:
             log.warning("closed sessions left active by an earlier run", extra={"count": left})
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
                 loader.cancel()
             if state.providers is not None and providers is None:
                 state.providers.close()
+            ModelWorker.wait_observers.remove(state.metrics.model_wait)
             await state.db.close()
 
     app = FastAPI(
@@ -84,6 +89,16 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
         if state.models_ready.is_set():
             return JSONResponse({"status": "ok", "active_sessions": len(state.live)})
         return JSONResponse({"status": "loading", "active_sessions": len(state.live)}, 503)
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        dependencies=[] if settings.metrics_public else [Depends(require_admin)],
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics. Needs an admin API key unless ``PARLEY_METRICS_PUBLIC``."""
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(agents.router)
     app.include_router(sessions.router)

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.errors import AuthorizationError, NotFoundError, SessionError
@@ -231,3 +232,36 @@ async def end_session(session_id: str, state: State, _key: ApiKey) -> Session:
         await live.terminate("client")
     await state.sessions.end(session_id, "client")
     return Session.of(await _session(state, session_id))
+
+
+@router.get(
+    "/sessions/{session_id}/recording",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"audio/wav": {}}, "description": "stereo WAV: user left, agent right"},
+        **error_responses(403, 404),
+    },
+)
+async def get_recording(session_id: str, state: State, _key: ApiKey) -> FileResponse:
+    """The session's recording (agents with ``record_audio``), once the session ended."""
+    await _session(state, session_id)
+    path = state.recording_path(session_id)
+    if not path.exists():
+        raise NotFoundError(f"session {session_id!r} has no recording", param="session_id")
+    return FileResponse(path, media_type="audio/wav", filename=f"{session_id}.wav")
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(403, 404, 409),
+)
+async def delete_session(session_id: str, state: State, _key: ApiKey) -> Response:
+    """Delete an ended session with its transcript and recording (end it first)."""
+    record = await _session(state, session_id)
+    if record.status == "active":
+        raise SessionError(f"session {session_id!r} is active: end it first", param="session_id")
+    state.recording_path(session_id).unlink(missing_ok=True)
+    await state.sessions.delete(session_id)
+    return Response(status_code=204)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from starlette.websockets import WebSocket
@@ -14,6 +15,7 @@ from starlette.websockets import WebSocket
 from parley.config import Settings
 from parley.core.events import EndReason
 from parley.core.session import VoiceSession
+from parley.observability.metrics import ServerMetrics
 from parley.providers.registry import Providers
 from parley.server.ratelimit import RateLimiter
 from parley.storage import AgentRepository, ApiKeyRepository, Database, SessionRepository
@@ -102,6 +104,14 @@ class ServerState:
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)
     live: LiveSessions = field(default_factory=LiveSessions)
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    metrics: ServerMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = ServerMetrics(lambda: len(self.live))
+
+    def recording_path(self, session_id: str) -> Path:
+        """Where the session's recording is (or would be) stored."""
+        return self.settings.data_dir / "recordings" / f"{session_id}.wav"
 
     @classmethod
     def create(cls, settings: Settings) -> ServerState:

@@ -9,7 +9,7 @@ import logging
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from parley.core.clock import SystemClock
-from parley.core.events import EndReason, ErrorOut, ServerEvent, SessionEnded
+from parley.core.events import AudioIn, AudioOut, EndReason, ErrorOut, ServerEvent, SessionEnded
 from parley.core.records import TurnRecord
 from parley.core.session import AgentConfig, EngineConfig, SessionModels, VoiceSession
 from parley.core.turns import FRAME_MS, TurnConfig
@@ -22,6 +22,8 @@ from parley.errors import (
     SessionError,
     ValidationError,
 )
+from parley.observability.metrics import ServerMetrics
+from parley.observability.recording import SessionRecorder
 from parley.protocols.native import NativeCodec
 from parley.server.auth import authenticate, bearer_token, check_rate
 from parley.server.sessions import hash_token
@@ -149,12 +151,20 @@ async def _open_session(state: ServerState, ws: WebSocket) -> tuple[AgentRecord,
 class _Connection:
     """One socket: serialized sends that stop quietly once the peer is gone."""
 
-    def __init__(self, ws: WebSocket, codec: NativeCodec) -> None:
-        self.ws, self.codec = ws, codec
+    def __init__(
+        self, ws: WebSocket, codec: NativeCodec, metrics: ServerMetrics | None = None
+    ) -> None:
+        self.ws, self.codec, self.metrics = ws, codec, metrics
         self._lock = asyncio.Lock()
         self.open = True
+        self.recorder: SessionRecorder | None = None
+        self.clock = SystemClock()
 
     async def send(self, event: ServerEvent) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(event)
+        if self.recorder is not None and isinstance(event, AudioOut):
+            self.recorder.agent_audio(event.pcm, event.turn_id, self.clock.now())
         if not self.open:
             return
         async with self._lock:
@@ -180,7 +190,7 @@ async def conversation(ws: WebSocket) -> None:
         max_text_chars=state.settings.limits.max_text_chars,
     )
     await ws.accept()
-    conn = _Connection(ws, codec)
+    conn = _Connection(ws, codec, state.metrics)
     try:
         agent, record = await _open_session(state, ws)
     except ParleyError as exc:
@@ -190,12 +200,14 @@ async def conversation(ws: WebSocket) -> None:
     providers = state.providers
     assert providers is not None
     models = SessionModels(providers.stt, providers.llm, providers.tts, providers.vad_factory())
+    if agent.settings.get("record_audio", state.settings.turns.record_audio):
+        conn.recorder = SessionRecorder(conn.clock.now())
     session = VoiceSession(
         conversation_id=record.id,
         agent=agent_config(agent, state, first_message=record.initial_message),
         models=models,
         emit=conn.send,
-        clock=SystemClock(),
+        clock=conn.clock,
         engine=engine_config(agent, state),
         observer=_StoreTurns(state, record.id),
     )
@@ -208,6 +220,7 @@ async def conversation(ws: WebSocket) -> None:
             await live.terminate("agent_deleted")
             return
         await session.start()
+        state.metrics.sessions_started.inc()
         reason = await _pump(ws, conn, codec, session, state.settings.limits.client_timeout_s)
     except Exception:
         log.exception("session failed", extra={"session_id": record.id})
@@ -221,6 +234,9 @@ async def conversation(ws: WebSocket) -> None:
             conn.open = False
             with contextlib.suppress(Exception):
                 await ws.close(code=1000)
+        state.metrics.sessions_ended.labels(session.ended or reason).inc()
+        if conn.recorder is not None:
+            await asyncio.to_thread(conn.recorder.save, state.recording_path(record.id))
         log.info(
             "session ended",
             extra={"session_id": record.id, "reason": session.ended or reason},
@@ -264,6 +280,8 @@ async def _pump(
             except ParleyError as exc:
                 await conn.send(ErrorOut(exc.code, exc.message))
                 continue
+            if conn.recorder is not None and isinstance(event, AudioIn):
+                conn.recorder.user_audio(event.pcm, conn.clock.now())
             await session.handle(event)
             if session.ended is not None:
                 return session.ended

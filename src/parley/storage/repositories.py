@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
@@ -465,6 +465,14 @@ class SessionRepository:
                 .where(SessionRow.id == session_id, SessionRow.status == "active")
                 .values(status=status, ended_at=utcnow(), end_reason=reason)
             )
+
+    async def delete(self, session_id: str) -> bool:
+        """Delete a session and its turns; False if there was none."""
+        async with self._db.session() as s, s.begin():
+            result = await s.execute(
+                delete(SessionRow).where(SessionRow.id == session_id).returning(SessionRow.id)
+            )
+            return result.first() is not None
 
     async def add_turn(self, session_id: str, turn: TurnRecord) -> None:
         """Append a finished turn.
