@@ -38,6 +38,12 @@ class ModelSettings(BaseModel):
 
     stt_threads: int = Field(2, ge=1)
     stt_beam_size: int = Field(1, ge=1, le=10)
+    stt_short_window: bool = Field(
+        True, description="encode only the utterance's length (min 10 s), not Whisper's 30 s"
+    )
+    speculative_reply: bool = Field(
+        True, description="prepare the reply during the end-of-turn silence"
+    )
     llm_threads: int = Field(2, ge=1)
     llm_context_tokens: int = Field(2048, ge=256)
     llm_max_tokens: int = Field(96, ge=8, le=2048)

@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 def _whisper(s: Settings) -> SpeechToText:
     from parley.providers.stt.whisper_local import WhisperSTT
 
-    return WhisperSTT(threads=s.models.stt_threads, beam_size=s.models.stt_beam_size)
+    return WhisperSTT(
+        threads=s.models.stt_threads,
+        beam_size=s.models.stt_beam_size,
+        short_window=s.models.stt_short_window,
+    )
 
 
 def _llama(s: Settings) -> LanguageModel:

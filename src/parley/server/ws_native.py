@@ -87,6 +87,7 @@ def engine_config(record: AgentRecord, state: ServerState) -> EngineConfig:
         llm_max_tokens=int(o.get("llm_max_tokens") or m.llm_max_tokens),
         llm_temperature=float(o.get("llm_temperature", m.llm_temperature)),
         history_messages=m.history_messages,
+        speculative_reply=m.speculative_reply,
     )
 
 

@@ -43,7 +43,14 @@ class WhisperSTT(SpeechToText):
 
     name = "whisper-local"
 
-    def __init__(self, model_dir: Path | None = None, *, threads: int = 2, beam_size: int = 1):
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        threads: int = 2,
+        beam_size: int = 1,
+        short_window: bool = True,
+    ) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -55,6 +62,7 @@ class WhisperSTT(SpeechToText):
             str(path), device="cpu", compute_type="int8", cpu_threads=threads
         )
         self._beam_size = beam_size
+        self._short_window = short_window
         self._worker = ModelWorker("stt")
         self.multilingual = bool(self._model.model.is_multilingual)
         self._transcribe_sync(bytes(32000), "en")  # warm up
@@ -62,7 +70,7 @@ class WhisperSTT(SpeechToText):
     def _transcribe_sync(self, pcm: bytes, language: str) -> str:
         audio = pcm16_to_float32(pcm)
         features = self._model.feature_extractor(audio)
-        if features.shape[-1] <= FULL_WINDOW_FRAMES - WINDOW_STEP_FRAMES:
+        if self._short_window and features.shape[-1] <= FULL_WINDOW_FRAMES - WINDOW_STEP_FRAMES:
             text = self._transcribe_short(features, language)
             if text is not None:
                 return text
