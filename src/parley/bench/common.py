@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import numpy as np
-
-from parley.audio.levels import FRAME_MS, frame_levels_db
+from parley.audio.levels import speech_bounds_ms
 from parley.audio.pcm import VAD_FRAME_BYTES
 from parley.core.events import SAMPLE_RATE
 from parley.testing.server import ServerProcess, start_server
@@ -322,38 +320,18 @@ class Microphone:
                 done.set_result(time.monotonic())
 
 
-def speech_end_ms(pcm: bytes, margin_db: float = 15.0) -> float | None:
-    """Where speech ends in a clip: the last two frames ``margin_db`` above its noise floor.
-
-    Like :func:`parley.audio.levels.speech_bounds_ms`, but the floor is the 5th-percentile
-    frame level instead of the 20th. In long, continuously voiced clips the 20th
-    percentile lies inside the speech, and the end comes out far too early
-    (librivox-0890: 3.07 s instead of 4.99 s; librivox-0920: 3.97 s instead of 5.76 s).
-    """
-    levels = frame_levels_db(pcm)
-    if len(levels) < 2:
-        return None
-    loud = levels > np.percentile(levels, 5) + margin_db
-    runs = np.nonzero(loud[:-1] & loud[1:])[0]
-    return float(runs[-1] + 2) * FRAME_MS if len(runs) else None
+def speech_end_ms(pcm: bytes) -> float | None:
+    """Where speech ends in a clip (noise-floor relative levels, see parley.audio.levels)."""
+    bounds = speech_bounds_ms(pcm)
+    return None if bounds is None else bounds[1]
 
 
-def client_voice_to_voice_ms(turn: CallTurn, pcm: bytes) -> float | None:
-    """First agent audio received minus the end of speech in the streamed clip.
-
-    :func:`parley.client.call` dates the end of speech with ``trailing_silence_ms``
-    (the 20th-percentile floor); this re-dates it with :func:`speech_end_ms`.
-    """
-    from parley.client import trailing_silence_ms
-
+def client_voice_to_voice_ms(turn: CallTurn) -> float | None:
+    """First agent audio received minus the end of speech in the streamed clip, as
+    :func:`parley.client.call` measured it (speech end from :func:`speech_end_ms`)."""
     if turn.reply is None or turn.reply.first_audio_at is None:
         return None
-    end = speech_end_ms(pcm)
-    if end is None:
-        return turn.client_voice_to_voice_ms
-    duration = len(pcm) / 2 / SAMPLE_RATE * 1000.0
-    later = trailing_silence_ms(pcm) - (duration - end)  # the true end is this much later
-    return round((turn.reply.first_audio_at - turn.speech_end_at) * 1000.0 - later, 1)
+    return turn.client_voice_to_voice_ms
 
 
 # results ------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ async def one_session(
         "turns": [
             {
                 "utterance": name,
-                "client_voice_to_voice_ms": client_voice_to_voice_ms(turn, pcm),
+                "client_voice_to_voice_ms": client_voice_to_voice_ms(turn),
                 "server_voice_to_voice_ms": (turn.reply.metrics if turn.reply else {}).get(
                     "voice_to_voice"
                 ),

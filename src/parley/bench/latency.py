@@ -60,8 +60,7 @@ async def run(url: str, key: str, names: list[str]) -> dict[str, Any]:
                 "utterance": clip.name,
                 "heard": turn.user_text,
                 "reply": turn.reply.text if turn.reply else None,
-                "client_voice_to_voice_ms": client_voice_to_voice_ms(turn, pcm),
-                "client_voice_to_voice_ms_call": turn.client_voice_to_voice_ms,
+                "client_voice_to_voice_ms": client_voice_to_voice_ms(turn),
                 "speech_end_ms": speech_end_ms(pcm),
                 "server_ms": metrics,
             }
