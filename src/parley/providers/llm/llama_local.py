@@ -39,6 +39,23 @@ _SELF_TEST = (
 )
 
 
+def _compact_cache(base: type, capacity_bytes: int) -> Any:
+    """A prompt-state cache that keeps only the last row of logits with each state.
+
+    llama-cpp-python's LlamaRAMCache stores the logits of every prompt token with each
+    state (n_tokens x 49152 floats: ~100 MB for a 500-token conversation with SmolLM2)
+    and leaves them out of its capacity count, so memory grew without bound. Only the
+    last row is ever used to sample (restoring a state broadcasts it over the rows).
+    """
+
+    class CompactRAMCache(base):  # type: ignore[misc]
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = value.scores[-1:].copy()
+            super().__setitem__(key, value)
+
+    return CompactRAMCache(capacity_bytes=capacity_bytes)
+
+
 def check_llama_runs(model_path: Path) -> None:
     """Decode a short prompt in a child process, so a llama.cpp build that crashes on this
     CPU (e.g. a native build using AMX tiles) is reported clearly instead of killing the server."""
@@ -87,7 +104,7 @@ class LlamaCppLLM(LanguageModel):
         )
         # Remembers evaluated conversations, so each turn only evaluates what is new
         # even when several sessions take turns on the one model.
-        self._llm.set_cache(LlamaRAMCache(capacity_bytes=cache_bytes))
+        self._llm.set_cache(_compact_cache(LlamaRAMCache, cache_bytes))
         self._worker = ModelWorker("llm")
         self._llm.create_chat_completion(  # warm up: first real turn is not slower
             messages=[{"role": "user", "content": "Hello"}], max_tokens=2
