@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 
+import pydantic
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict
 
 from parley.core.clock import SystemClock
 from parley.core.events import AudioIn, AudioOut, EndReason, ErrorOut, ServerEvent, SessionEnded
@@ -25,6 +27,7 @@ from parley.errors import (
 from parley.observability.metrics import ServerMetrics
 from parley.observability.recording import SessionRecorder
 from parley.protocols.native import NativeCodec
+from parley.server.agents import EndOfTurnSilence, InterruptThreshold, VadThreshold
 from parley.server.auth import authenticate, bearer_token, check_rate
 from parley.server.sessions import hash_token
 from parley.server.state import LiveSession, ServerState
@@ -48,15 +51,41 @@ class _StoreTurns:
         await self._state.sessions.end(self._session_id, reason)
 
 
+class TurnOverrides(BaseModel):
+    """Turn settings a single conversation may set in its URL's query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    vad_threshold: VadThreshold | None = None
+    end_of_turn_silence_ms: EndOfTurnSilence | None = None
+    interrupt_threshold: InterruptThreshold | None = None
+
+
+def turn_overrides(ws: WebSocket) -> dict[str, float]:
+    """``?vad_threshold=&end_of_turn_silence_ms=&interrupt_threshold=`` of this socket."""
+    try:
+        parsed = TurnOverrides.model_validate(dict(ws.query_params))
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"])
+        raise ValidationError(f"{name}: {err['msg']}", param=name) from None
+    return {k: float(v) for k, v in parsed.model_dump(exclude_none=True).items()}
+
+
 def agent_config(
-    record: AgentRecord, state: ServerState, *, first_message: str | None = None
+    record: AgentRecord,
+    state: ServerState,
+    *,
+    first_message: str | None = None,
+    overrides: dict[str, float] | None = None,
 ) -> AgentConfig:
     """Engine view of a stored agent; turn settings it does not set come from the server.
 
-    ``first_message`` (a session's ``initial_message``) replaces the agent's own.
+    ``first_message`` (a session's ``initial_message``) replaces the agent's own;
+    ``overrides`` (from the conversation's URL) win over the agent's turn settings.
     """
     d = state.settings.turns
-    s = record.settings
+    s = {**record.settings, **(overrides or {})}
 
     def pick(name: str) -> float:
         return float(s.get(name, getattr(d, name)))
@@ -193,6 +222,7 @@ async def conversation(ws: WebSocket) -> None:
     await ws.accept()
     conn = _Connection(ws, codec, state.metrics)
     try:
+        overrides = turn_overrides(ws)  # before a single-use token is spent
         agent, record = await _open_session(state, ws)
     except ParleyError as exc:
         await conn.fail(exc)
@@ -205,7 +235,7 @@ async def conversation(ws: WebSocket) -> None:
         conn.recorder = SessionRecorder(conn.clock.now())
     session = VoiceSession(
         conversation_id=record.id,
-        agent=agent_config(agent, state, first_message=record.initial_message),
+        agent=agent_config(agent, state, first_message=record.initial_message, overrides=overrides),
         models=models,
         emit=conn.send,
         clock=conn.clock,
