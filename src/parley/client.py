@@ -708,12 +708,25 @@ class _Listener:
         return {e["turn_id"] for e in self.events if e.get("type") == "agent_turn_end"}
 
 
-class _Microphone:
-    """Streams audio in real time (or as fast as possible), silence when nothing is queued."""
+class Microphone:
+    """Sends audio on a conversation as a live microphone does: 32 ms frames in real time
+    (or as fast as possible with ``realtime=False``), and silence when nothing is queued.
+    Use as ``async with Microphone(conv) as mic: await mic.say(pcm)``."""
 
-    def __init__(self, conv: Conversation, *, realtime: bool) -> None:
+    def __init__(self, conv: Conversation, *, realtime: bool = True) -> None:
         self.conv, self.realtime = conv, realtime
         self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[float]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Microphone:
+        self._task = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
 
     def say(self, pcm: bytes) -> asyncio.Future[float]:
         """Queue an utterance; the future gives the time its last sample was sent."""
@@ -722,6 +735,7 @@ class _Microphone:
         return done
 
     async def run(self) -> None:
+        """Stream until cancelled."""
         frame_s = VAD_FRAME_BYTES / 2 / SAMPLE_RATE
         quiet = silence(frame_s * 1000, SAMPLE_RATE)
         next_at = time.monotonic()
@@ -759,7 +773,7 @@ async def call(
             raise ConnectionError(f"{first.get('code')}: {first.get('message')}")
         listener = _Listener(conv)
         listening = asyncio.create_task(listener.run())
-        mic = _Microphone(conv, realtime=realtime)
+        mic = Microphone(conv, realtime=realtime)
         streaming = asyncio.create_task(mic.run())
         try:
             greeting = None

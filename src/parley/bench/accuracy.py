@@ -25,7 +25,6 @@ from typing import Any
 from parley.audio.wav import read_wav
 from parley.bench.common import (
     Meter,
-    Microphone,
     base_parser,
     figure,
     fmt,
@@ -35,7 +34,7 @@ from parley.bench.common import (
     target,
     write_results,
 )
-from parley.client import Conversation, conversation_url
+from parley.client import Conversation, Microphone, conversation_url
 from parley.testing.recordings import Recording, recording, recordings
 from parley.testing.wer import normalized_wer
 

@@ -4,7 +4,6 @@ CPU and memory meters, real-time audio streaming and the result files."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -20,14 +19,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from parley.audio.levels import speech_bounds_ms
-from parley.audio.pcm import VAD_FRAME_BYTES
-from parley.core.events import SAMPLE_RATE
 from parley.testing.server import ServerProcess, start_server
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from parley.client import CallTurn, Conversation
+    from parley.client import CallTurn
 
 DEFAULT_OUT = Path("benchmarks/results")
 STAGES = [
@@ -39,7 +36,6 @@ STAGES = [
     "first_audio_sent",
     "voice_to_voice",
 ]
-FRAME_S = VAD_FRAME_BYTES / 2 / SAMPLE_RATE
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -277,47 +273,6 @@ class Meter:
 
 
 # streaming ----------------------------------------------------------------------------
-
-
-class Microphone:
-    """Sends audio on a conversation in real time, 32 ms frames, silence when idle (as a
-    live microphone does; the server's end of turn is measured in wall time)."""
-
-    def __init__(self, conv: Conversation) -> None:
-        self.conv = conv
-        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[float]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Microphone:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    def say(self, pcm: bytes) -> asyncio.Future[float]:
-        """Queue audio; the future gives the monotonic time its last frame was sent."""
-        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((pcm, done))
-        return done
-
-    async def _run(self) -> None:
-        quiet = bytes(VAD_FRAME_BYTES)
-        next_at = time.monotonic()
-        while True:
-            try:
-                pcm, done = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                pcm, done = quiet, None
-            for i in range(0, len(pcm), VAD_FRAME_BYTES):
-                await self.conv.send_audio(pcm[i : i + VAD_FRAME_BYTES])
-                next_at += FRAME_S
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            if done is not None and not done.done():
-                done.set_result(time.monotonic())
 
 
 def speech_end_ms(pcm: bytes) -> float | None:
