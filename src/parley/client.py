@@ -88,6 +88,7 @@ class Agent(TypedDict):
     interrupt_threshold: int
     idle_timeout_ms: int
     idle_prompts: int
+    record_audio: bool
     provider_overrides: dict[str, Any]
     metadata: dict[str, Any]
     status: Literal["active", "paused", "deleted"]
