@@ -262,3 +262,12 @@ def test_nothing_lost_or_duplicated(text: str, split: str) -> None:
 def test_dash_after_a_sentence_end_is_not_lost() -> None:
     text = "It is done. - Next one."
     assert " ".join(_clauses(text)) == speakable(text)
+
+
+def test_bracketed_annotations_are_not_spoken() -> None:
+    """The small LLM sometimes copies the context's "[interrupted by the user]" mark."""
+    assert speakable("That's a classic example of [interrupted by the user]") == (
+        "That's a classic example of"
+    )
+    assert speakable("Sure [laughs] here it is.") == "Sure here it is."
+    assert speakable("An open [bracket stays") == "An open [bracket stays"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -86,6 +87,7 @@ class Harness:
             clock=self.clock,
             engine=EngineConfig(output_lead_ms=300.0),
             observer=self.recorder,
+            wallclock=lambda: datetime.fromtimestamp(1.8e9 + self.clock.now(), UTC),
         )
 
     async def settle(self) -> None:

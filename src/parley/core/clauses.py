@@ -22,15 +22,18 @@ _MARKDOWN = re.compile(r"[*_`#>]+")
 _BULLET = re.compile(r"\n[ \t]*[-•][ \t]+")
 _LEADING_BULLET = re.compile(r"^\s*[-•][ \t]+")
 _SPACES = re.compile(r"\s+")
+_ANNOTATION = re.compile(r"\[[^\[\]\n]{0,80}\]")
+"""A bracketed note such as "[laughs]" or a copied "[interrupted by the user]"."""
 
 
 def speakable(text: str, *, line_start: bool = True) -> str:
-    """Remove markdown decoration and collapse whitespace.
+    """Remove markdown decoration and bracketed notes; collapse whitespace.
 
     A leading ``-``/``•`` is a bullet only when ``text`` starts a line (``line_start``).
     """
     if line_start:
         text = _LEADING_BULLET.sub("", text)
+    text = _ANNOTATION.sub(" ", text)
     return _SPACES.sub(" ", _MARKDOWN.sub("", _BULLET.sub("\n", text))).strip()
 
 

@@ -22,6 +22,7 @@ CONTROL_ACTIONS: tuple[ControlAction, ...] = (
     "resume",
 )
 Role = Literal["user", "agent"]
+AgentTurnStatus = Literal["completed", "interrupted", "cancelled", "tool_call", "failed"]
 EndReason = Literal["client", "max_turns", "expired", "agent_deleted", "idle", "error"]
 
 
@@ -36,10 +37,61 @@ class AudioIn:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the agent may call: JSON-schema ``parameters`` (OpenAI form)."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+ToolChoice = str
+"""``"auto"``, ``"none"``, ``"required"`` or the name of one tool (that tool is called)."""
+
+
+@dataclass(frozen=True, slots=True)
 class TextIn:
-    """A typed user turn."""
+    """A typed user turn; with ``respond`` false it only joins the conversation."""
 
     text: str
+    respond: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CommitIn:
+    """End the user's turn now with the audio received since the last turn (for clients
+    that detect turns themselves). Audio without words makes no turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClearIn:
+    """Drop the user audio received since the last turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class RespondIn:
+    """Start an agent turn now from the conversation so far (any turn in progress is
+    cancelled first). ``instructions`` replace the system prompt for this turn only;
+    ``tool_choice`` overrides the agent's for this turn."""
+
+    instructions: str | None = None
+    tool_choice: ToolChoice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TruncateIn:
+    """The client played only the first ``audio_end_ms`` of agent turn ``turn_id``: the
+    conversation keeps only what was heard."""
+
+    turn_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetIn:
+    """Remove turn ``turn_id`` (user, agent and tool messages) from the conversation."""
+
+    turn_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +110,12 @@ class PlaybackIn:
 
 @dataclass(frozen=True, slots=True)
 class ToolResultIn:
-    """The client's answer to a ``tool_call``."""
+    """The client's answer to a ``tool_call``; with ``respond`` the agent goes on at once,
+    otherwise it waits for a :class:`RespondIn`."""
 
     call_id: str
     output: Any
+    respond: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +130,29 @@ class EndIn:
     """The client ends the conversation."""
 
 
-ClientEvent = AudioIn | TextIn | ControlIn | PlaybackIn | ToolResultIn | PingIn | EndIn
+@dataclass(frozen=True, slots=True)
+class ReconfigureIn:
+    """Replace the session's agent settings (prompt, voice, turn detection, tools) from
+    the next turn on. ``agent`` is a :class:`parley.core.session.AgentConfig`."""
+
+    agent: Any
+
+
+ClientEvent = (
+    AudioIn
+    | TextIn
+    | CommitIn
+    | ClearIn
+    | RespondIn
+    | TruncateIn
+    | ForgetIn
+    | ReconfigureIn
+    | ControlIn
+    | PlaybackIn
+    | ToolResultIn
+    | PingIn
+    | EndIn
+)
 
 
 # ---------------------------------------------------------------- session → client
@@ -121,12 +197,33 @@ class TranscriptOut:
 
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
-    """The user started speaking."""
+    """The user started speaking, ``audio_ms`` into the session's input audio."""
+
+    audio_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class SpeechStopped:
-    """The user's end of turn was detected."""
+    """The user's end of turn was detected (speech ended ``audio_ms`` into the input
+    audio); the user turn, if it has words, will be ``turn_id``."""
+
+    audio_ms: float = 0.0
+    turn_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserTurnDropped:
+    """Committed user audio ``turn_id`` had no words (or only a backchannel while the
+    agent spoke): no user turn was made."""
+
+    turn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTurnStart:
+    """An agent turn begins; its audio, transcript and tool calls carry ``turn_id``."""
+
+    turn_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +235,12 @@ class Interruption:
 
 @dataclass(frozen=True, slots=True)
 class AgentTurnEnd:
-    """All audio of the agent turn has been sent."""
+    """The agent turn is over: ``completed`` (all its audio has been sent),
+    ``interrupted`` (barge-in), ``cancelled`` (client interrupt, text or a new response)
+    ``tool_call`` (it ended by calling a tool and waits for the result) or ``failed``."""
 
     turn_id: str
+    status: AgentTurnStatus = "completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +250,7 @@ class ToolCallOut:
     call_id: str
     name: str
     arguments: dict[str, Any]
+    turn_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +297,8 @@ ServerEvent = (
     | TranscriptOut
     | SpeechStarted
     | SpeechStopped
+    | UserTurnDropped
+    | AgentTurnStart
     | Interruption
     | AgentTurnEnd
     | ToolCallOut

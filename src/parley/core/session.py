@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from parley.audio.pcm import FrameSplitter, duration_ms
 from parley.core.clock import Clock
@@ -30,8 +31,12 @@ from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
 from parley.core.events import (
     SAMPLE_RATE,
     AgentTurnEnd,
+    AgentTurnStart,
+    AgentTurnStatus,
     AudioIn,
+    ClearIn,
     ClientEvent,
+    CommitIn,
     Connected,
     ControlAck,
     ControlAction,
@@ -39,22 +44,30 @@ from parley.core.events import (
     EndIn,
     EndReason,
     ErrorOut,
+    ForgetIn,
     Interruption,
     MetricsOut,
     PingIn,
     PlaybackIn,
     Pong,
+    ReconfigureIn,
+    RespondIn,
     ServerEvent,
     SessionEnded,
     SpeechStarted,
     SpeechStopped,
     TextIn,
+    ToolCallOut,
+    ToolChoice,
     ToolResultIn,
+    ToolSpec,
     TranscriptOut,
+    TruncateIn,
+    UserTurnDropped,
 )
 from parley.core.metrics import TurnTimeline
 from parley.core.records import TurnRecord
-from parley.core.speaker import AgentSpeaker
+from parley.core.speaker import AgentSpeaker, ClauseMark, heard_text
 from parley.core.turns import (
     FRAME_MS,
     EndOfTurn,
@@ -65,7 +78,7 @@ from parley.core.turns import (
     TurnDetector,
     TurnSignal,
 )
-from parley.providers.llm.base import ChatMessage, LanguageModel
+from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
 from parley.providers.vad.base import VoiceActivityDetector
@@ -77,6 +90,10 @@ Emit = Callable[[ServerEvent], Awaitable[None]]
 IDLE_PROMPT = "Are you still there?"
 IDLE_GOODBYE = "It seems you have stepped away. Goodbye for now!"
 MAX_TURNS_GOODBYE = "We have reached the end of our time for this conversation. Goodbye!"
+MIN_COMMIT_MS = 100.0
+"""A committed user turn needs at least this much audio."""
+PAST_TURNS_KEPT = 16
+"""Agent turns whose clause timing is kept, so a client can still truncate them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +110,15 @@ class AgentConfig:
     idle_timeout_ms: float = 15000.0
     """User silence after the agent finished before it checks in; 0 disables."""
     idle_prompts: int = 2
+    tools: tuple[ToolSpec, ...] = ()
+    """Functions the agent may call; the client runs them (``tool_call``)."""
+    tool_choice: ToolChoice = "auto"
+    turn_detection: bool = True
+    """The server ends user turns from voice activity (and detects barge-in). False:
+    only :class:`~parley.core.events.CommitIn` ends a user turn."""
+    auto_respond: bool = True
+    """Answer every user turn at once; False: wait for a
+    :class:`~parley.core.events.RespondIn`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +176,18 @@ class _Exchange:
     task: asyncio.Task[None] | None = None
     commit: asyncio.Event | None = None
     """Set at end of turn for a speculative exchange; audio waits for it."""
+    reply: bool = True
+    """Answer once the user turn is in (false: transcribe only)."""
+    requested: bool = False
+    """The client asked for the answer (RespondIn): it comes even if the turn is dropped."""
+    instructions: str | None = None
+    tool_choice: ToolChoice | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    started: bool = False
+    """``agent_turn_start`` was sent; an ``agent_turn_end`` is owed."""
+    started_at: datetime | None = None
+    """Wall-clock time the agent turn began speaking."""
+    finished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +249,12 @@ class VoiceSession:
         self._paused = False
         self._last_activity = clock.now()
         self._idle_prompts_used = 0
+        self._input_ms = 0.0
+        self._pending_input = bytearray()
+        """User audio not yet committed (turn_detection off)."""
+        self._tool_waiting: dict[str, str] = {}
+        """Tool calls waiting for a result: call id → turn id."""
+        self._past_marks: OrderedDict[str, list[ClauseMark]] = OrderedDict()
         self.ended: EndReason | None = None
         self.ended_event = asyncio.Event()
         """Set once the session is over (also when it ends itself: idle, max_turns)."""
@@ -239,7 +283,7 @@ class VoiceSession:
         for task in (self._stt_task, self._prefill):
             if task and not task.done():
                 task.cancel()
-        await self._stop_response(merge_audio=False, announce=False)
+        await self._stop_response(merge_audio=False, announce=False, end_turn=False)
         await self._end_suspended(interrupted=True)
         if self._observer is not None:
             try:
@@ -258,8 +302,23 @@ class VoiceSession:
         match event:
             case AudioIn(pcm=pcm):
                 await self._on_audio(pcm)
-            case TextIn(text=text):
-                await self._on_text(text)
+            case TextIn(text=text, respond=respond):
+                await self._on_text(text, respond=respond)
+            case CommitIn():
+                await self._on_commit()
+            case ClearIn():
+                self._pending_input.clear()
+                if self.agent.turn_detection:
+                    self._reset_listening()
+            case RespondIn(instructions=instructions, tool_choice=choice):
+                await self._on_respond(instructions, choice)
+            case TruncateIn(turn_id=turn_id, audio_end_ms=end_ms):
+                await self._on_truncate(turn_id, end_ms)
+            case ForgetIn(turn_id=turn_id):
+                if not self.context.forget(turn_id):
+                    await self._emit(ErrorOut("validation_error", f"no turn {turn_id!r}"))
+            case ReconfigureIn(agent=agent):
+                await self._reconfigure(agent)
             case ControlIn(action=action):
                 await self._on_control(action)
             case PlaybackIn(played_ms=played):
@@ -268,9 +327,8 @@ class VoiceSession:
                     speaker.report_playback(played)
             case PingIn(ts=ts):
                 await self._emit(Pong(ts))
-            case ToolResultIn(call_id=call_id):
-                message = f"no tool call {call_id!r} is waiting for a result"
-                await self._emit(ErrorOut("validation_error", message))
+            case ToolResultIn(call_id=call_id, output=output, respond=respond):
+                await self._on_tool_result(call_id, output, respond=respond)
             case EndIn():
                 await self.close("client")
 
@@ -278,6 +336,13 @@ class VoiceSession:
 
     async def _on_audio(self, pcm: bytes) -> None:
         if self._paused or not self._listening:
+            return
+        self._input_ms += duration_ms(pcm, SAMPLE_RATE)
+        if not self.agent.turn_detection:
+            self._pending_input += pcm
+            limit = int(self.engine.max_utterance_ms * SAMPLE_RATE / 1000) * 2
+            if len(self._pending_input) > limit:
+                del self._pending_input[: len(self._pending_input) - limit]
             return
         for frame in self._splitter.push(pcm):
             probability = self.models.vad.speech_probability(frame)
@@ -299,7 +364,7 @@ class VoiceSession:
     async def _poll_loop(self) -> None:
         while True:
             await self._clock.sleep(self.engine.poll_interval_s)
-            if self._paused or not self._listening:
+            if self._paused or not self._listening or not self.agent.turn_detection:
                 continue
             for signal in self._detector.poll(self._clock.now()):
                 await self._on_signal(signal)
@@ -320,33 +385,40 @@ class VoiceSession:
             case EndOfTurn(speech_end_at=end, decided_at=decided):
                 self._timeline.speech_end = end
                 self._timeline.end_of_turn = decided
-                await self._emit(SpeechStopped())
+                end_ms = max(0.0, self._input_ms - (self._clock.now() - end) * 1000.0)
                 speculation = self._speculation()
                 if speculation is not None and speculation.commit is not None:
+                    await self._emit(SpeechStopped(end_ms, speculation.turn_id))
                     speculation.utterance = bytes(self._utterance or b"")
                     self._stt_task, self._utterance = None, None
                     speculation.stage = _Stage.TRANSCRIBING
                     speculation.commit.set()
                     return
                 await self._drop_speculation()
+                # a reply the client asked for while the user spoke gives way to this turn
+                await self._stop_response(merge_audio=False, status="interrupted")
+                turn_id = self._new_turn_id()
+                await self._emit(SpeechStopped(end_ms, turn_id))
                 if self._stt_task is None:
                     self._start_stt()
                 stt, timeline = self._stt_task, self._timeline
                 audio = bytes(self._utterance or b"")
                 self._stt_task, self._utterance = None, None
                 assert stt is not None
-                exchange = _Exchange(self._new_turn_id(), timeline, _Stage.TRANSCRIBING, audio)
+                exchange = _Exchange(turn_id, timeline, _Stage.TRANSCRIBING, audio)
+                exchange.reply = self.agent.auto_respond
                 self._run(exchange, self._answer_speech(exchange, stt))
 
     async def _on_speech_start(self) -> None:
         self._touch()
-        held = await self._stop_response(merge_audio=True)
+        held = await self._stop_response(merge_audio=True, status="interrupted")
         self._utterance = bytearray(held + b"".join(self._recent))
         self._timeline = TurnTimeline()
         if self._stt_task:
             self._stt_task.cancel()
             self._stt_task = None
-        await self._emit(SpeechStarted())
+        onset_ms = self._input_ms - self.agent.turns.min_speech_ms
+        await self._emit(SpeechStarted(max(0.0, onset_ms)))
 
     def _start_stt(self) -> None:
         audio = bytes(self._utterance or b"")
@@ -373,6 +445,7 @@ class VoiceSession:
             and self._response is None
             and self._suspended is None
             and not self._paused
+            and self.agent.auto_respond
         ):
             exchange = _Exchange(
                 self._new_turn_id(), self._timeline, _Stage.SPECULATING, commit=asyncio.Event()
@@ -388,16 +461,130 @@ class VoiceSession:
         if self._speculation() is not None:
             await self._stop_response(merge_audio=False, announce=False)
 
-    async def _on_text(self, text: str) -> None:
+    async def _on_text(self, text: str, *, respond: bool = True) -> None:
         self._touch()
-        await self._stop_response(merge_audio=False)
+        if not respond:
+            await self._user_turn(_Exchange(self._new_turn_id(), TurnTimeline()), text)
+            return
+        await self._stop_response(merge_audio=False, status="cancelled")
         await self._end_suspended(interrupted=True)
         exchange = _Exchange(self._new_turn_id(), TurnTimeline())
         self._run(exchange, self._answer_text(exchange, text))
 
+    async def _on_commit(self) -> None:
+        """The client ends the user's turn now."""
+        self._touch()
+        if self.agent.turn_detection:
+            if self._utterance is None:
+                message = "nothing to commit: the user is not speaking"
+                await self._emit(ErrorOut("validation_error", message))
+                return
+            now = self._clock.now()
+            self._detector.reset()
+            await self._on_signal(EndOfTurn(now, now))
+            return
+        audio, self._pending_input = bytes(self._pending_input), bytearray()
+        if duration_ms(audio, SAMPLE_RATE) < MIN_COMMIT_MS:
+            message = (
+                f"nothing to commit: {duration_ms(audio, SAMPLE_RATE):.0f} ms of audio, "
+                f"at least {MIN_COMMIT_MS:.0f} ms needed"
+            )
+            await self._emit(ErrorOut("audio_error", message))
+            return
+        prior = self._response
+        if prior is not None and prior.stage in (_Stage.TRANSCRIBING, _Stage.HOLDING):
+            prior_task = prior.task  # an earlier commit still being transcribed goes first
+        else:
+            prior, prior_task = None, None
+            await self._stop_response(merge_audio=False, status="cancelled")
+            await self._end_suspended(interrupted=True)
+        turn_id = self._new_turn_id()
+        await self._emit(SpeechStopped(self._input_ms, turn_id))
+        timeline = TurnTimeline(speech_end=self._clock.now())
+        timeline.end_of_turn = timeline.speech_end
+        timeline.stt_start = timeline.speech_end
+        stt = asyncio.create_task(
+            self.models.stt.transcribe(audio, language=self.agent.language), name="parley-stt"
+        )
+        exchange = _Exchange(turn_id, timeline, _Stage.TRANSCRIBING, audio)
+        exchange.reply = self.agent.auto_respond
+        if prior is not None:  # only the latest turn is answered
+            exchange.reply = exchange.reply or prior.reply
+            exchange.requested = prior.requested
+            exchange.instructions, exchange.tool_choice = prior.instructions, prior.tool_choice
+            prior.reply = prior.requested = False
+        self._run(exchange, self._after(prior_task, self._answer_speech(exchange, stt)))
+
+    @staticmethod
+    async def _after(prior: asyncio.Task[None] | None, work: Awaitable[None]) -> None:
+        """Run ``work`` once ``prior`` (an earlier user turn) is done."""
+        if prior is not None:
+            await asyncio.wait([prior])
+        await work
+
+    async def _on_respond(self, instructions: str | None, tool_choice: ToolChoice | None) -> None:
+        """Answer now; a user turn still being transcribed is answered once it is in."""
+        self._touch()
+        pending = self._response
+        if pending is not None and pending.stage in (_Stage.TRANSCRIBING, _Stage.HOLDING):
+            pending.reply = pending.requested = True
+            pending.instructions, pending.tool_choice = instructions, tool_choice
+            return
+        await self._stop_response(merge_audio=False, status="cancelled")
+        await self._end_suspended(interrupted=True)
+        exchange = _Exchange(self._new_turn_id(), TurnTimeline())
+        exchange.instructions, exchange.tool_choice = instructions, tool_choice
+        self._run(exchange, self._reply(exchange))
+
+    async def _on_tool_result(self, call_id: str, output: Any, *, respond: bool) -> None:
+        turn_id = self._tool_waiting.pop(call_id, None)
+        if turn_id is None:
+            message = f"no tool call {call_id!r} is waiting for a result"
+            await self._emit(ErrorOut("validation_error", message))
+            return
+        text = output if isinstance(output, str) else json.dumps(output)
+        self.context.add_tool_result(call_id, text, turn_id=turn_id)
+        if respond and not self._tool_waiting:
+            await self._on_respond(None, None)
+
+    async def _on_truncate(self, turn_id: str, audio_end_ms: int) -> None:
+        """The client played only ``audio_end_ms`` of agent turn ``turn_id``."""
+        r = self._response
+        if r is not None and r.turn_id == turn_id and r.speaker is not None:
+            r.speaker.report_playback(audio_end_ms)
+            await self._stop_response(merge_audio=False, status="interrupted", announce=False)
+            await self._end_suspended(interrupted=True)
+            return
+        if self._suspended is not None and self._suspended.turn_id == turn_id:
+            self._suspended.speaker.report_playback(audio_end_ms)
+            await self._end_suspended(interrupted=True)
+            return
+        marks = self._past_marks.get(turn_id)
+        if marks is None or not self.context.truncate_agent(
+            turn_id, heard_text(marks, audio_end_ms)
+        ):
+            message = f"no agent turn {turn_id!r} with audio to truncate"
+            await self._emit(ErrorOut("validation_error", message))
+
+    async def _reconfigure(self, agent: AgentConfig) -> None:
+        """New agent settings for the rest of the session."""
+        known = {v.id for v in self.models.tts.voices()}
+        if agent.voice_id not in known:
+            message = f"unknown voice {agent.voice_id!r}; voices: {', '.join(sorted(known))}"
+            await self._emit(ErrorOut("validation_error", message))
+            return
+        voice = self.models.tts.voice(agent.voice_id)
+        detection_changed = agent.turn_detection != self.agent.turn_detection
+        self.agent, self._voice = agent, voice
+        self.context.system_prompt = agent.system_prompt
+        if detection_changed or not self._detector.in_speech:
+            self._detector = TurnDetector(agent.turns)
+            self._reset_listening()
+            self._pending_input.clear()
+
     async def _on_control(self, action: ControlAction) -> None:
         if action == "interrupt":
-            await self._stop_response(merge_audio=False)
+            await self._stop_response(merge_audio=False, status="cancelled")
             await self._end_suspended(interrupted=True)
         elif action in ("stop_listening", "start_listening"):
             self._listening = action == "start_listening"
@@ -430,6 +617,9 @@ class VoiceSession:
         timeout = self.agent.idle_timeout_ms / 1000.0
         if (
             timeout <= 0
+            or not self.agent.turn_detection
+            or not self.agent.auto_respond
+            or self._tool_waiting
             or self._paused
             or self._response is not None
             or self._suspended is not None
@@ -465,6 +655,7 @@ class VoiceSession:
                 message = f"the agent could not answer: {type(exc).__name__}"
                 with contextlib.suppress(Exception):
                     await self._emit(ErrorOut("internal_error", message))
+                    await self._finish_turn(exchange, "failed")
             finally:
                 if self._response is exchange:
                     self._response = None
@@ -492,8 +683,12 @@ class VoiceSession:
         suspended = self._suspended
         if not has_words(text) or (suspended is not None and is_backchannel(text)):
             log.info("no new turn: %r", text[:40], extra=self._extra(exchange.turn_id))
+            await self._emit(UserTurnDropped(exchange.turn_id))
             if suspended is not None:
                 await self._resume(exchange, suspended)
+            elif exchange.requested:  # the client asked for an answer all the same
+                exchange.stage = _Stage.ANSWERING
+                await self._reply(exchange)
             return
         if exchange.commit is not None:
             await self._answer_speculatively(exchange, text)
@@ -508,8 +703,8 @@ class VoiceSession:
         exchange.stage = _Stage.ANSWERING
         await self._end_suspended(interrupted=True)
         await self._user_turn(exchange, text)
-        await self._speak(exchange, self._llm_tokens(), measured=True)
-        await self._after_reply()
+        if exchange.reply:
+            await self._reply(exchange)
 
     async def _answer_speculatively(self, exchange: _Exchange, text: str) -> None:
         """Generate and synthesize the reply now; commit the user turn and release the
@@ -521,12 +716,15 @@ class VoiceSession:
             {"role": "user", "content": text},
         ]
         speaking = asyncio.create_task(
-            self._speak(exchange, self._llm_tokens(messages), measured=True, release=release)
+            self._speak(
+                exchange, self._llm_tokens(exchange, messages), measured=True, release=release
+            )
         )
         try:
             await exchange.commit.wait()
             exchange.stage = _Stage.ANSWERING
             await self._user_turn(exchange, text)
+            await self._start_turn(exchange)
             release.set()
             await speaking
         finally:
@@ -537,14 +735,17 @@ class VoiceSession:
 
     async def _answer_text(self, exchange: _Exchange, text: str) -> None:
         await self._user_turn(exchange, text)
-        await self._speak(exchange, self._llm_tokens(), measured=True)
+        await self._reply(exchange)
+
+    async def _reply(self, exchange: _Exchange) -> None:
+        await self._speak(exchange, self._llm_tokens(exchange), measured=True)
         await self._after_reply()
 
     async def _user_turn(self, exchange: _Exchange, text: str) -> None:
         started = self._wallclock()
         self._user_turns += 1
         await self._emit(TranscriptOut("user", text, True, exchange.turn_id))
-        self.context.add_user(text)
+        self.context.add_user(text, turn_id=exchange.turn_id)
         await self._record(TurnRecord(exchange.turn_id, "user", text, started, started))
 
     async def _after_reply(self) -> None:
@@ -561,13 +762,37 @@ class VoiceSession:
         exchange.stage = _Stage.ANSWERING
         await self._speak(exchange, _one(rest), measured=False, heard_before=heard)
 
-    async def _llm_tokens(self, messages: list[ChatMessage] | None = None) -> AsyncIterator[str]:
-        async for token in self.models.llm.stream(
-            messages or self.context.messages(),
+    async def _llm_tokens(
+        self, exchange: _Exchange, messages: list[ChatMessage] | None = None
+    ) -> AsyncIterator[str]:
+        """The reply's text; a tool call the model makes is kept in ``exchange``."""
+        async for item in self.models.llm.stream(
+            messages or self.context.messages(exchange.instructions),
             max_tokens=self.engine.llm_max_tokens,
             temperature=self.engine.llm_temperature,
+            tools=self.agent.tools,
+            tool_choice=exchange.tool_choice or self.agent.tool_choice,
         ):
-            yield token
+            if isinstance(item, ToolCall):
+                exchange.tool_calls.append(item)
+                return
+            yield item
+
+    async def _start_turn(self, exchange: _Exchange) -> None:
+        if not exchange.started:
+            exchange.started = True
+            await self._emit(AgentTurnStart(exchange.turn_id))
+
+    async def _finish_turn(self, exchange: _Exchange, status: AgentTurnStatus) -> None:
+        """Send the ``agent_turn_end`` owed for a started turn (once)."""
+        if exchange.started and not exchange.finished:
+            exchange.finished = True
+            await self._emit(AgentTurnEnd(exchange.turn_id, status))
+
+    def _keep_marks(self, turn_id: str, marks: list[ClauseMark]) -> None:
+        self._past_marks[turn_id] = list(marks)
+        while len(self._past_marks) > PAST_TURNS_KEPT:
+            self._past_marks.popitem(last=False)
 
     async def _speak(
         self,
@@ -578,7 +803,7 @@ class VoiceSession:
         heard_before: str = "",
         release: asyncio.Event | None = None,
     ) -> None:
-        started = self._wallclock()
+        started = exchange.started_at = self._wallclock()
         speaker = AgentSpeaker(
             turn_id=exchange.turn_id,
             tts=self.models.tts,
@@ -593,25 +818,48 @@ class VoiceSession:
         if self._paused:
             speaker.pause()
         exchange.speaker = speaker
+        if release is None:
+            await self._start_turn(exchange)
         await speaker.speak(tokens)
         text = speaker.spoken()
         exchange.timeline.turn_end = self._clock.now()
         latency = exchange.timeline.latency_ms()
-        await self._emit(TranscriptOut("agent", text, True, exchange.turn_id))
+        calls = exchange.tool_calls
+        if text or not calls:
+            await self._emit(TranscriptOut("agent", text, True, exchange.turn_id))
         if measured:
             await self._emit(MetricsOut(exchange.turn_id, latency))
-        await self._emit(AgentTurnEnd(exchange.turn_id))
+        # The LLM's own words (not the cleaned-up spoken text) keep its prompt cache valid.
+        full = f"{heard_before} {''.join(speaker.generated) if measured else text}".strip()
+        if calls:  # the call goes into the conversation before its result can come back
+            self.context.add_agent(full, turn_id=exchange.turn_id)
+            for call in calls:
+                self.context.add_tool_call(
+                    call.call_id, call.name, call.arguments, turn_id=exchange.turn_id
+                )
+                self._tool_waiting[call.call_id] = exchange.turn_id
+                await self._emit(
+                    ToolCallOut(call.call_id, call.name, call.arguments, exchange.turn_id)
+                )
+        await self._finish_turn(exchange, "tool_call" if calls else "completed")
         exchange.stage = _Stage.PLAYING
         await speaker.wait_played()
-        # The LLM's own words (not the cleaned-up spoken text) keep its prompt cache valid.
-        full = "".join(speaker.generated) if measured else text
-        self.context.add_agent(f"{heard_before} {full}".strip())
+        self._keep_marks(exchange.turn_id, speaker.marks)
+        if not calls:
+            self.context.add_agent(full, turn_id=exchange.turn_id)
         record_text = f"{heard_before} {text}".strip()
-        await self._record(
-            TurnRecord(
-                exchange.turn_id, "agent", record_text, started, self._wallclock(), False, latency
+        if record_text or not calls:
+            await self._record(
+                TurnRecord(
+                    exchange.turn_id,
+                    "agent",
+                    record_text,
+                    started,
+                    self._wallclock(),
+                    False,
+                    latency,
+                )
             )
-        )
         self._last_activity = self._clock.now()  # the idle timer runs from here
 
     def _audible_speaker(self) -> AgentSpeaker | None:
@@ -621,10 +869,19 @@ class VoiceSession:
             return None
         return r.speaker if r.stage in (_Stage.ANSWERING, _Stage.PLAYING) else None
 
-    async def _stop_response(self, *, merge_audio: bool, announce: bool = True) -> bytes:
+    async def _stop_response(
+        self,
+        *,
+        merge_audio: bool,
+        announce: bool = True,
+        status: AgentTurnStatus = "cancelled",
+        end_turn: bool = True,
+    ) -> bytes:
         """Cancel the current exchange. An audible agent turn is suspended (the client is
-        told to drop its audio); a user turn still being transcribed or held gives its
-        audio back when ``merge_audio`` (the user goes on with the same turn)."""
+        told to drop its audio, unless not ``announce``); a user turn still being
+        transcribed or held gives its audio back when ``merge_audio`` (the user goes on
+        with the same turn). A started agent turn ends with ``status`` (not when the
+        whole session is closing: ``end_turn`` false)."""
         exchange = self._response
         if exchange is None or exchange.task is None:
             return b""
@@ -637,11 +894,14 @@ class VoiceSession:
         if speaker is not None and speaker.audio_sent:
             if announce:
                 await self._emit(Interruption(exchange.turn_id))
+            if end_turn:
+                await self._finish_turn(exchange, status)
             await self._end_suspended(interrupted=True)
-            self._suspended = _Suspended(
-                exchange.turn_id, speaker, exchange.timeline, self._wallclock()
-            )
+            started = exchange.started_at or self._wallclock()
+            self._suspended = _Suspended(exchange.turn_id, speaker, exchange.timeline, started)
             return b""
+        if end_turn:
+            await self._finish_turn(exchange, status)
         if merge_audio and exchange.stage in (_Stage.TRANSCRIBING, _Stage.HOLDING):
             return exchange.utterance
         return b""
@@ -652,13 +912,14 @@ class VoiceSession:
         if suspended is None:
             return
         heard = suspended.speaker.heard()
+        self._keep_marks(suspended.turn_id, suspended.speaker.marks)
         await self._finish_record(suspended.turn_id, heard, suspended, interrupted=interrupted)
 
     async def _finish_record(
         self, turn_id: str, heard: str, suspended: _Suspended, *, interrupted: bool
     ) -> None:
         if heard:
-            self.context.add_agent(heard, interrupted=interrupted)
+            self.context.add_agent(heard, interrupted=interrupted, turn_id=turn_id)
         latency = suspended.timeline.latency_ms()
         record = TurnRecord(
             turn_id, "agent", heard, suspended.started, self._wallclock(), interrupted, latency

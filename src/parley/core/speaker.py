@@ -101,8 +101,10 @@ class AgentSpeaker:
         return self._first_sent_at is not None
 
     def report_playback(self, played_ms: float) -> None:
-        """The client says how much of this turn it has played."""
-        self._reported_ms = min(float(played_ms), self.sent_ms)
+        """The client says how much of this turn it has played (whole milliseconds: a
+        report within 1 ms of all audio sent means all of it)."""
+        played = float(played_ms)
+        self._reported_ms = self.sent_ms if played >= self.sent_ms - 1.0 else played
 
     def played_ms(self) -> float:
         """Best estimate of how much of this turn the user has heard."""

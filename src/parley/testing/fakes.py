@@ -6,11 +6,12 @@ They are deliberately simple and deterministic; they are never used by the serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
-from parley.providers.llm.base import ChatMessage, LanguageModel
+from parley.core.events import ToolChoice, ToolSpec
+from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech, Voice
 from parley.providers.vad.base import VoiceActivityDetector
@@ -85,9 +86,10 @@ class ScriptedLLM(LanguageModel):
 
     name = "scripted-llm"
 
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies) or ["OK."]
+    def __init__(self, *replies: str | ToolCall) -> None:
+        self.replies: list[str | ToolCall] = list(replies) or ["OK."]
         self.requests: list[list[ChatMessage]] = []
+        self.tool_requests: list[tuple[tuple[ToolSpec, ...], ToolChoice]] = []
         self.prefills: list[list[ChatMessage]] = []
         self.gate: asyncio.Event | None = None
         self.pause_after = 1
@@ -96,11 +98,22 @@ class ScriptedLLM(LanguageModel):
         self.prefills.append(list(messages))
 
     async def stream(
-        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
-    ) -> AsyncIterator[str]:
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
+    ) -> AsyncIterator[str | ToolCall]:
         index = len(self.requests)
         self.requests.append(list(messages))
+        self.tool_requests.append((tuple(tools), tool_choice))
         reply = self.replies[min(index, len(self.replies) - 1)]
+        if isinstance(reply, ToolCall):
+            await asyncio.sleep(0)
+            yield reply
+            return
         for i, word in enumerate(reply.split(" ")):
             if i >= self.pause_after and self.gate is not None:
                 await self.gate.wait()

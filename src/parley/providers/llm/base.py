@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from typing import Literal, TypedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict
+
+from parley.core.events import ToolChoice, ToolSpec
 
 
 class ChatMessage(TypedDict):
-    """One chat message in OpenAI form."""
+    """One chat message in OpenAI form (``tool_calls`` on an assistant message that
+    called tools; ``tool_call_id`` on the ``tool`` message with a call's result)."""
 
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The model asks for a function to be run."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
 
 
 class LanguageModel(ABC):
@@ -21,9 +36,17 @@ class LanguageModel(ABC):
 
     @abstractmethod
     def stream(
-        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
-    ) -> AsyncIterator[str]:
-        """Yield text pieces as they are generated. Closing the iterator stops generation."""
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
+    ) -> AsyncIterator[str | ToolCall]:
+        """Yield text pieces as they are generated, or the :class:`ToolCall` the model
+        makes (then the stream ends). ``tool_choice`` is ``auto``, ``none``,
+        ``required`` or a tool's name. Closing the iterator stops generation."""
 
     async def prefill(self, messages: list[ChatMessage]) -> None:  # noqa: B027 - optional
         """Process ``messages`` ahead of time so a later reply that starts with them is

@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib.util
+import json
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.core.events import ToolChoice, ToolSpec
 from parley.errors import ProviderUnavailableError
 from parley.providers._threads import ModelWorker
-from parley.providers.llm.base import ChatMessage, LanguageModel
+from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall
+from parley.providers.llm.tool_calls import (
+    CallSniffer,
+    active_tools,
+    forced_call_schema,
+    parse_call,
+    plain_messages,
+)
 
 _DONE = object()
 
@@ -111,11 +120,55 @@ class LlamaCppLLM(LanguageModel):
         )
 
     async def prefill(self, messages: list[ChatMessage]) -> None:
-        async for _ in self.stream(messages, max_tokens=1, temperature=0.0):
+        async for _ in self._generate(messages, 1, 0.0, None):
             pass
 
     async def stream(
-        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
+    ) -> AsyncIterator[str | ToolCall]:
+        callable_tools = active_tools(tools, tool_choice)
+        forced = bool(callable_tools) and tool_choice != "auto"
+        grammar = None
+        if forced:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            schema = json.dumps(forced_call_schema(callable_tools))
+            grammar = LlamaGrammar.from_json_schema(schema, verbose=False)
+        prompt = plain_messages(messages, callable_tools)
+        pieces = self._generate(prompt, max_tokens, temperature, grammar)
+        if forced:
+            text = "".join([p async for p in pieces])
+            call = parse_call(text, callable_tools)
+            if call is None:
+                raise RuntimeError(f"the model wrote no valid call to {tool_choice!r}: {text!r}")
+            yield call
+            return
+        sniffer = CallSniffer(callable_tools) if callable_tools else None
+        async for piece in pieces:
+            if sniffer is None:
+                yield piece
+                continue
+            text, call = sniffer.push(piece)
+            if text:
+                yield text
+            if call is not None:
+                yield call
+                return
+        if sniffer is not None:
+            text, call = sniffer.finish()
+            if text:
+                yield text
+            if call is not None:
+                yield call
+
+    async def _generate(
+        self, messages: list[ChatMessage], max_tokens: int, temperature: float, grammar: Any
     ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         # Bounded: a consumer that stops pulling (e.g. while TTS has the CPU) pauses
@@ -148,7 +201,9 @@ class LlamaCppLLM(LanguageModel):
                     stream=True,
                     max_tokens=max_tokens,
                     temperature=temperature,
-                    repeat_penalty=1.3,
+                    # a call's arguments repeat the user's words ("Paris"): no penalty then
+                    repeat_penalty=1.3 if grammar is None else 1.0,
+                    grammar=grammar,
                 )
                 for chunk in chunks:
                     if stop.is_set():
