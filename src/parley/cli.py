@@ -54,6 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "GET /healthz answers 200 when ready)",
         flush=True,
     )
+    print(
+        f"Dashboard: http://{settings.host}:{settings.port}/ (sign in with an API key)", flush=True
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

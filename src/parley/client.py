@@ -674,7 +674,9 @@ class _Listener:
             event["_received_at"] = now
             self.events.append(event)
             kind, turn_id = event.get("type"), str(event.get("turn_id", ""))
-            if kind == "audio":
+            if kind == "agent_turn_start":
+                self.replies.setdefault(turn_id, AgentReply(turn_id))
+            elif kind == "audio":
                 reply = self.replies.setdefault(turn_id, AgentReply(turn_id))
                 reply.first_audio_at = reply.first_audio_at or now
                 reply.audio += base64.b64decode(event["audio"])
@@ -778,8 +780,9 @@ async def call(
         streaming = asyncio.create_task(mic.run())
         try:
             greeting = None
-            got_audio = await listener.wait_for(lambda: bool(listener.replies), 1.5)
-            if got_audio:
+            # an agent with a first message starts its turn at once
+            greets = await listener.wait_for(lambda: bool(listener.replies), 1.5)
+            if greets:
                 tid = next(iter(listener.replies))
                 await listener.wait_for(lambda: tid in listener.done_turns(), greeting_timeout)
                 greeting = listener.replies[tid]

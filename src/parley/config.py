@@ -83,6 +83,18 @@ class SessionSettings(BaseModel):
     )
 
 
+class TwilioSettings(BaseModel):
+    """Phone calls through Twilio Media Streams (docs/twilio.md)."""
+
+    auth_token: str | None = Field(
+        None,
+        description="Twilio auth token; when set, X-Twilio-Signature is checked on webhooks",
+    )
+    stream_token_ttl_s: int = Field(
+        60, ge=5, le=3600, description="life of the token the TwiML hands to the media stream"
+    )
+
+
 class Settings(BaseSettings):
     """Server settings."""
 
@@ -97,6 +109,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     public_url: str | None = Field(None, description="base URL clients use, if proxied")
+    default_agent_id: str = Field(
+        "agt_demo",
+        description="agent whose settings ad-hoc sessions start from (Socket.IO without "
+        "agent_id, OpenAI Realtime without a model that names an agent)",
+    )
     metrics_public: bool = Field(
         False, description="serve /metrics without an admin API key (for a private network)"
     )
@@ -105,6 +122,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
 
     def resolved_database_url(self) -> str:
         """The async database URL in use."""

@@ -48,6 +48,7 @@ async def test_voice_conversation_end_to_end(server: Server, speech: dict[str, R
         turns = await sessions.turns(result.conversation_id)
     finally:
         await db.close()
-    assert [t.role for t in turns] == ["agent"] + ["user", "agent"] * len(clips)
+    stored_turns = [(t.role, t.text, t.interrupted) for t in turns]
+    assert [t.role for t in turns] == ["agent"] + ["user", "agent"] * len(clips), stored_turns
     assert [t.text for t in turns if t.role == "user"] == heard
     assert all(t.latency_ms.get("voice_to_voice") for t in turns[2::2])

@@ -11,6 +11,7 @@ import pytest
 from parley.core.events import (
     CONTROL_ACTIONS,
     AgentTurnEnd,
+    AgentTurnStart,
     AudioIn,
     AudioOut,
     Connected,
@@ -31,6 +32,7 @@ from parley.core.events import (
     ToolCallOut,
     ToolResultIn,
     TranscriptOut,
+    UserTurnDropped,
 )
 from parley.errors import AudioError, ValidationError
 from parley.protocols.native import MESSAGE_TYPES, PROTOCOL_VERSION, NativeCodec
@@ -116,7 +118,9 @@ def _decode_error(codec: NativeCodec, frame: str | bytes) -> ValidationError:
     return info.value
 
 
-@pytest.mark.parametrize("frame", ["{", '{"type": "text", "text": "hi"', "not json", ""])
+@pytest.mark.parametrize(
+    "frame", ["{", '{"type": "text", "text": "hi"', "not json", "", "[" * 50_000]
+)
 def test_malformed_json(codec: NativeCodec, frame: str) -> None:
     assert "malformed JSON" in _decode_error(codec, frame).message
 
@@ -307,16 +311,26 @@ def test_encoded_audio_decodes_back_to_the_same_pcm(codec: NativeCodec) -> None:
             },
         ),
         (SpeechStarted(), {"type": "speech_started"}),
-        (SpeechStopped(), {"type": "speech_stopped"}),
+        (SpeechStopped(1200.0, "turn_3"), {"type": "speech_stopped", "turn_id": "turn_3"}),
+        (UserTurnDropped("turn_3"), {"type": "user_turn_dropped", "turn_id": "turn_3"}),
+        (AgentTurnStart("turn_3"), {"type": "agent_turn_start", "turn_id": "turn_3"}),
         (Interruption("turn_3"), {"type": "interruption", "turn_id": "turn_3"}),
-        (AgentTurnEnd("turn_4"), {"type": "agent_turn_end", "turn_id": "turn_4"}),
         (
-            ToolCallOut("call_1", "get_weather", {"city": "Paris", "days": 2}),
+            AgentTurnEnd("turn_3", "interrupted"),
+            {"type": "agent_turn_end", "turn_id": "turn_3", "status": "interrupted"},
+        ),
+        (
+            AgentTurnEnd("turn_4"),
+            {"type": "agent_turn_end", "turn_id": "turn_4", "status": "completed"},
+        ),
+        (
+            ToolCallOut("call_1", "get_weather", {"city": "Paris", "days": 2}, "turn_4"),
             {
                 "type": "tool_call",
                 "call_id": "call_1",
                 "name": "get_weather",
                 "arguments": {"city": "Paris", "days": 2},
+                "turn_id": "turn_4",
             },
         ),
         (

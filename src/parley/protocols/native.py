@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from parley.audio.pcm import check_pcm16
 from parley.core.events import (
     AgentTurnEnd,
+    AgentTurnStart,
     AudioIn,
     AudioOut,
     ClientEvent,
@@ -36,8 +37,10 @@ from parley.core.events import (
     ToolCallOut,
     ToolResultIn,
     TranscriptOut,
+    UserTurnDropped,
 )
 from parley.errors import AudioError, ValidationError
+from parley.protocols.json_frames import frame_object
 
 PROTOCOL_VERSION = "1"
 
@@ -98,19 +101,9 @@ class NativeCodec:
 
     def decode(self, frame: str | bytes) -> ClientEvent:
         """Parse one WebSocket frame; raise ValidationError or AudioError saying what is wrong."""
-        if isinstance(frame, bytes):
-            raise ValidationError("binary frames are not supported: send JSON text frames")
-        size = len(frame) if frame.isascii() else len(frame.encode("utf-8"))
-        if size > self.max_frame_bytes:
-            raise ValidationError(
-                f"message of {size} bytes exceeds the limit of {self.max_frame_bytes}"
-            )
-        try:
-            raw = json.loads(frame)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
-        if not isinstance(raw, dict):
-            raise ValidationError("a message must be a JSON object")
+        raw = frame_object(
+            frame, max_bytes=self.max_frame_bytes, binary_hint="send JSON text frames"
+        )
         kind = raw.get("type")
         if kind not in MESSAGE_TYPES:
             raise ValidationError(
@@ -188,17 +181,22 @@ class NativeCodec:
             case SpeechStarted():
                 return {"type": "speech_started"}
             case SpeechStopped():
-                return {"type": "speech_stopped"}
+                return {"type": "speech_stopped", "turn_id": event.turn_id}
+            case UserTurnDropped():
+                return {"type": "user_turn_dropped", "turn_id": event.turn_id}
+            case AgentTurnStart():
+                return {"type": "agent_turn_start", "turn_id": event.turn_id}
             case Interruption():
                 return {"type": "interruption", "turn_id": event.turn_id}
             case AgentTurnEnd():
-                return {"type": "agent_turn_end", "turn_id": event.turn_id}
+                return {"type": "agent_turn_end", "turn_id": event.turn_id, "status": event.status}
             case ToolCallOut():
                 return {
                     "type": "tool_call",
                     "call_id": event.call_id,
                     "name": event.name,
                     "arguments": event.arguments,
+                    "turn_id": event.turn_id,
                 }
             case MetricsOut():
                 return {"type": "metrics", "turn_id": event.turn_id, "latency_ms": event.latency_ms}

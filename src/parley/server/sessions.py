@@ -18,7 +18,7 @@ from parley.server.agents import METADATA_SCHEMA, NoBool, check_metadata, live_a
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
-from parley.storage import SessionRecord, StoredTurn
+from parley.storage import ApiKeyRecord, SessionRecord, StoredTurn
 from parley.storage.models import utcnow
 
 router = APIRouter(prefix="/v1", tags=["sessions"])
@@ -140,6 +140,41 @@ async def _session(state: ServerState, session_id: str) -> SessionRecord:
     return record
 
 
+async def create_token_session(
+    state: ServerState,
+    key: ApiKeyRecord | None,
+    agent_id: str,
+    metadata: dict[str, Any],
+    ttl_s: int,
+    *,
+    initial_message: str | None = None,
+) -> tuple[SessionRecord, str]:
+    """A session of an active agent that waits for its single-use connect token (returned
+    in plain text; only its hash is stored) for ``ttl_s`` seconds. ``key`` is the caller's
+    API key, if any (a publishable key must be allowed the agent)."""
+    if key is not None and not key.may_use_agent(agent_id):
+        raise AuthorizationError(
+            f"this publishable key may not open conversations with agent {agent_id!r}",
+            param="agent_id",
+        )
+    agent = await live_agent(state, agent_id)
+    if agent.status != "active":
+        raise SessionError(
+            f"agent {agent_id!r} is {agent.status} and takes no new conversations",
+            param="agent_id",
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = await state.sessions.create(
+        agent.id,
+        metadata,
+        initial_message=initial_message,
+        api_key_id=key.id if key is not None else None,
+        token_hash=hash_token(token),
+        expires_at=utcnow() + timedelta(seconds=ttl_s),
+    )
+    return record, token
+
+
 @router.post(
     "/agents/{agent_id}/sessions",
     status_code=201,
@@ -153,26 +188,9 @@ async def create_session(
 
     Publishable keys may call this (for the agents they are limited to).
     """
-    if not key.may_use_agent(agent_id):
-        raise AuthorizationError(
-            f"this publishable key may not open conversations with agent {agent_id!r}",
-            param="agent_id",
-        )
-    agent = await live_agent(state, agent_id)
-    if agent.status != "active":
-        raise SessionError(
-            f"agent {agent_id!r} is {agent.status} and takes no new conversations",
-            param="agent_id",
-        )
     ttl = body.expires_in or state.settings.sessions.token_ttl_s
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = await state.sessions.create(
-        agent.id,
-        body.metadata,
-        initial_message=body.initial_message,
-        api_key_id=key.id,
-        token_hash=hash_token(token),
-        expires_at=utcnow() + timedelta(seconds=ttl),
+    record, token = await create_token_session(
+        state, key, agent_id, body.metadata, ttl, initial_message=body.initial_message
     )
     url = f"{websocket_base(state, request)}/v1/voice/conversation?{urlencode({'token': token})}"
     return Session.of(record, url)

@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from starlette.websockets import WebSocket
-
 from parley.config import Settings
-from parley.core.events import EndReason
+from parley.core.events import EndReason, ServerEvent
 from parley.core.session import VoiceSession
 from parley.observability.metrics import ServerMetrics
 from parley.providers.registry import Providers
@@ -23,10 +21,17 @@ from parley.storage import AgentRepository, ApiKeyRepository, Database, SessionR
 log = logging.getLogger(__name__)
 
 
-class _Closable(Protocol):
-    """What the registry needs of a connection: an ``open`` flag it can clear."""
+class Transport(Protocol):
+    """A protocol endpoint's connection, as the shared conversation runner sees it."""
 
     open: bool
+    """False once the peer is gone or the connection is closing; nothing is sent then."""
+
+    async def deliver(self, event: ServerEvent) -> None:
+        """Encode and send one engine event in the protocol's wire form."""
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection (WebSocket close code semantics)."""
 
 
 @dataclass
@@ -36,8 +41,7 @@ class LiveSession:
     session_id: str
     agent_id: str
     session: VoiceSession
-    ws: WebSocket
-    conn: _Closable
+    transport: Transport
     terminating: asyncio.Event | None = None
     """Set while :meth:`terminate` runs; the socket's own task waits for it to finish."""
 
@@ -49,9 +53,9 @@ class LiveSession:
         self.terminating = asyncio.Event()
         try:
             await self.session.close(reason, notify=True)
-            self.conn.open = False
+            self.transport.open = False
             with contextlib.suppress(Exception):
-                await self.ws.close(code=1000, reason=reason)
+                await self.transport.close(1000, reason)
         finally:
             self.terminating.set()
         log.info(
