@@ -1,0 +1,218 @@
+"""OpenAI-Realtime-compatible WebSocket endpoint, ``/v1/realtime`` (docs/realtime.md):
+moves frames between the socket and a :class:`~parley.server.live.LiveConversation`
+through the sans-I/O :class:`~parley.protocols.openai_realtime.RealtimeProtocol`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from parley.core.events import ClientEvent, EndReason, ErrorOut, ServerEvent
+from parley.errors import ParleyError
+from parley.protocols.openai_realtime import RealtimeProtocol, random_id
+from parley.protocols.openai_realtime.errors import INVALID_REQUEST, SERVER_ERROR, error_body
+from parley.server.auth import bearer_token
+from parley.server.live import LiveConversation, agent_config, open_session
+from parley.server.state import ServerState
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+SUBPROTOCOL = "realtime"
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+SESSION_TOKEN_PREFIX = "wst_"
+_OPEN_ERRORS = {
+    "authentication_error": "invalid_api_key",
+    "authorization_error": "forbidden",
+    "not_found_error": "model_not_found",
+    "rate_limit_error": "rate_limit_exceeded",
+}
+"""Parley error codes at connect → Realtime error codes (others keep Parley's code)."""
+
+
+def connect_key(ws: WebSocket) -> str | None:
+    """The key or session token: ``Authorization: Bearer`` or, from browsers, the
+    ``openai-insecure-api-key.<key>`` subprotocol."""
+    key = bearer_token(ws.headers.get("authorization"))
+    if key:
+        return key
+    for offered in ws.scope.get("subprotocols") or []:
+        if offered.startswith(KEY_SUBPROTOCOL) and len(offered) > len(KEY_SUBPROTOCOL):
+            return str(offered[len(KEY_SUBPROTOCOL) :])
+    return None
+
+
+def wants_beta(ws: WebSocket) -> bool:
+    """``OpenAI-Beta: realtime=v1`` (or the ``openai-beta.realtime-v1`` subprotocol)."""
+    header = ws.headers.get("openai-beta", "").replace(" ", "").lower()
+    return "realtime=v1" in header.split(",") or BETA_SUBPROTOCOL in (
+        ws.scope.get("subprotocols") or []
+    )
+
+
+def requested_agent(model: str | None) -> str | None:
+    """``?model=agt_...`` names an agent; any other model (``gpt-realtime``) means the
+    server's default agent."""
+    return model if model and model.startswith("agt_") else None
+
+
+class _Connection:
+    """The socket as a :class:`~parley.server.state.Transport`: engine events go through
+    the protocol; engine events the protocol wants fed go to the pump's inbox."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.open = True
+        self.protocol: RealtimeProtocol | None = None
+        self.inbox: asyncio.Queue[ClientEvent] = asyncio.Queue()
+        self.last_activity = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def deliver(self, event: ServerEvent) -> None:
+        if self.protocol is None:
+            return
+        actions = self.protocol.on_engine(event)
+        await self.send(*(a for a in actions if isinstance(a, dict)))
+        # Queued only now: the engine task that emitted ``event`` finishes what it was
+        # doing (e.g. starts the committed turn's exchange) before the pump feeds these.
+        for action in actions:
+            if not isinstance(action, dict):
+                self.inbox.put_nowait(action)
+
+    async def send(self, *events: dict[str, Any]) -> None:
+        """Send server events in order (one batch is never interleaved with another)."""
+        if not events or not self.open:
+            return
+        async with self._lock:
+            try:
+                for event in events:
+                    await self.ws.send_json(event)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.open = False
+        self.last_activity = time.monotonic()
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.ws.close(code=code, reason=reason)
+
+    async def refuse(self, exc: ParleyError) -> None:
+        """An ``error`` event, then the close code of the error."""
+        code = _OPEN_ERRORS.get(exc.code, exc.code)
+        kind = SERVER_ERROR if exc.ws_close_code in (1011, 1013) else INVALID_REQUEST
+        await self.send(
+            {
+                "type": "error",
+                "event_id": random_id("event"),
+                "error": error_body(kind, code, exc.message, exc.param),
+            }
+        )
+        self.open = False
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+
+
+@router.websocket("/v1/realtime")
+async def realtime(ws: WebSocket) -> None:
+    """``/v1/realtime?model=<agent id or any model name>`` (see docs/realtime.md)."""
+    state: ServerState = ws.app.state.parley
+    offered = ws.scope.get("subprotocols") or []
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    conn = _Connection(ws)
+    model = ws.query_params.get("model") or ""
+    key = connect_key(ws)
+    token = key if key and key.startswith(SESSION_TOKEN_PREFIX) else None
+    try:
+        agent, record = await open_session(
+            state,
+            token=token,
+            api_key=None if token else key,
+            agent_id=requested_agent(model),
+            protocol="openai_realtime",
+            default_agent=True,
+        )
+    except ParleyError as exc:
+        state.metrics.observe(ErrorOut(exc.code, exc.message))
+        await conn.refuse(exc)
+        return
+
+    # OpenAI Realtime has no server greeting, and the agent speaks only when asked to
+    # (check-ins after silence only with turn_detection.idle_timeout_ms).
+    config = dataclasses.replace(
+        agent_config(agent, state), first_message=None, idle_timeout_ms=0.0
+    )
+    providers = state.providers
+    assert providers is not None
+    live = LiveConversation(state, agent, record, conn, config=config)
+    conn.protocol = RealtimeProtocol(
+        agent=config,
+        conversation_id=record.id,
+        model=model or agent.id,
+        beta=wants_beta(ws),
+        voices=[v.id for v in providers.tts.voices()],
+        max_frame_bytes=state.settings.limits.max_frame_bytes,
+        max_text_chars=state.settings.limits.max_text_chars,
+        prefix_padding_ms=round(live.session.engine.preroll_ms),
+    )
+    reason: EndReason = "client"
+    try:
+        if await live.start():
+            reason = await _pump(conn, live, state.settings.limits.client_timeout_s)
+    except Exception:
+        log.exception("session failed", extra={"session_id": record.id})
+        reason = "error"
+    finally:
+        await live.finish(reason)
+
+
+async def _pump(conn: _Connection, live: LiveConversation, quiet_s: float) -> EndReason:
+    """Feed client events (and the protocol's own) to the session until the client leaves,
+    the session ends itself, or nothing moved either way for ``quiet_s``."""
+    session, protocol = live.session, conn.protocol
+    assert protocol is not None
+    ended = asyncio.create_task(session.ended_event.wait())
+    receive: asyncio.Task[Any] = asyncio.create_task(conn.ws.receive())
+    queued: asyncio.Task[ClientEvent] = asyncio.create_task(conn.inbox.get())
+    try:
+        while True:
+            wait_s = max(0.0, conn.last_activity + quiet_s - time.monotonic())
+            done, _ = await asyncio.wait(
+                {receive, queued, ended}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if ended in done and session.ended is not None:
+                return session.ended
+            if queued in done:
+                await live.feed(queued.result())
+                queued = asyncio.create_task(conn.inbox.get())
+            if receive not in done:
+                if not done and time.monotonic() - conn.last_activity >= quiet_s:
+                    quiet = f"nothing sent or received for {quiet_s:g} s"
+                    await live.emit(ErrorOut("session_error", quiet))
+                    return "idle"
+                continue
+            try:
+                message = receive.result()
+            except (WebSocketDisconnect, RuntimeError):
+                return "client"
+            if message["type"] == "websocket.disconnect":
+                return "client"
+            conn.last_activity = time.monotonic()
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            for action in protocol.receive(frame):
+                if isinstance(action, dict):
+                    await conn.send(action)
+                else:
+                    await live.feed(action)
+            if session.ended is not None:
+                return session.ended
+            receive = asyncio.create_task(conn.ws.receive())
+    finally:
+        for task in (ended, receive, queued):
+            task.cancel()

@@ -1,0 +1,369 @@
+"""Socket.IO voice-agent endpoint (docs/socketio.md): namespace ``/v1/audio/agent`` on the
+standard ``/socket.io/`` path, beside the FastAPI routes.
+
+The server only moves events: :mod:`parley.protocols.socketio` decodes and encodes them,
+:class:`~parley.server.live.LiveConversation` runs each session. One connection may run
+one session at a time, and another after it ends. Each connection's events are handled
+in order by one task, so audio reaches the engine in the order it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio  # type: ignore[import-untyped]
+from fastapi import FastAPI
+
+from parley.core.events import EndReason, ErrorOut, ServerEvent
+from parley.core.session import AgentConfig
+from parley.errors import (
+    AuthenticationError,
+    InternalError,
+    ModelsNotReadyError,
+    ParleyError,
+    RateLimitError,
+    SessionError,
+    ValidationError,
+)
+from parley.protocols.socketio import (
+    NAMESPACE,
+    EffectiveSettings,
+    SessionEncoder,
+    SocketIOCodec,
+    StartSession,
+    connected_payload,
+    error_event,
+)
+from parley.server.auth import authenticate, bearer_token
+from parley.server.live import LiveConversation, agent_config, open_session
+from parley.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "/socket.io"
+MAX_QUEUED_EVENTS = 512
+"""Events of one connection waiting to be handled; more are refused (rate_limit_error)."""
+DISCONNECT_WAIT_S = 10.0
+"""How long a disconnect waits for the event being handled before cancelling it."""
+
+
+class _SessionTransport:
+    """One session's side of a Socket.IO connection (a
+    :class:`~parley.server.state.Transport`). Closing it ends only the session: the
+    connection stays, and may start another."""
+
+    def __init__(self, sio: Any, sid: str, encoder: SessionEncoder) -> None:
+        self._sio, self._sid, self._encoder = sio, sid, encoder
+        self._lock = asyncio.Lock()
+        self.open = True
+
+    async def deliver(self, event: ServerEvent) -> None:
+        if not self.open:
+            return
+        async with self._lock:
+            for name, payload in self._encoder.encode(event):
+                try:
+                    await self._sio.emit(name, payload, to=self._sid, namespace=NAMESPACE)
+                except Exception:
+                    log.warning("could not send %s", name, exc_info=True)
+                    self.open = False
+                    return
+
+    async def close(self, code: int, reason: str) -> None:
+        self.open = False
+
+
+@dataclass(eq=False)
+class _Client:
+    """One connected Socket.IO client."""
+
+    sid: str
+    api_key: str
+    voice: str | None
+    codec: SocketIOCodec
+    queue: asyncio.Queue[tuple[Any, tuple[Any, ...]] | None] = field(default_factory=asyncio.Queue)
+    consumer: asyncio.Task[None] | None = None
+    live: LiveConversation | None = None
+    watchers: set[asyncio.Task[None]] = field(default_factory=set)
+    closed: bool = False
+
+    @property
+    def active(self) -> LiveConversation | None:
+        """The session running now, if any (an ended one no longer counts)."""
+        live = self.live
+        return live if live is not None and live.session.ended is None else None
+
+
+class SocketIOAgentServer:
+    """The Socket.IO server of one app and its connected clients."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        limits = state.settings.limits
+        half = limits.client_timeout_s / 2
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins="*",
+            # a silent peer is dropped after ping_interval + ping_timeout = client_timeout_s
+            ping_interval=half,
+            ping_timeout=half,
+            max_http_buffer_size=limits.max_frame_bytes * 4,
+            always_connect=True,  # so a refused client first gets a readable `error` event
+            async_handlers=False,  # one client's events are queued in arrival order
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio.on("connect", self._connect, namespace=NAMESPACE)
+        self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
+        self.sio.on("*", self._event, namespace=NAMESPACE)
+        self.clients: dict[str, _Client] = {}
+
+    def asgi_app(self) -> Any:
+        """The ASGI app to mount at :data:`SOCKETIO_PATH` (routing is done by the mount)."""
+        return socketio.ASGIApp(self.sio, socketio_path=None)
+
+    # ------------------------------------------------------------ connection
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        given = auth if isinstance(auth, dict) else {}
+
+        def pick(name: str) -> str | None:
+            value = query.get(name, [None])[0] or given.get(name)
+            return value if isinstance(value, str) and value else None
+
+        api_key = pick("api_key") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
+        voice = pick("voice")
+        try:
+            await authenticate(self.state, api_key)
+            if voice is None:
+                default = await self.state.agents.get(self.state.settings.default_agent_id)
+                voice = default.voice_id if default is not None else None
+        except ParleyError as exc:
+            await self._emit_error(sid, exc)
+            return False  # the client gets a namespace disconnect after the error
+        except Exception:
+            log.exception("socket.io connect failed")
+            await self._emit_error(sid, InternalError("the connection could not be checked"))
+            return False
+        limits = self.state.settings.limits
+        client = _Client(
+            sid,
+            api_key or "",
+            voice,
+            SocketIOCodec(
+                max_frame_bytes=limits.max_frame_bytes, max_text_chars=limits.max_text_chars
+            ),
+        )
+        self.clients[sid] = client
+        client.consumer = asyncio.create_task(self._consume(client), name=f"parley-sio-{sid}")
+        await self.sio.emit("connected", connected_payload(sid, voice), to=sid, namespace=NAMESPACE)
+        return True
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        client = self.clients.pop(sid, None)
+        if client is not None:
+            await self._close_client(client, "client")
+
+    async def _close_client(self, client: _Client, reason: EndReason) -> None:
+        """Stop handling the client's events and end its session: ``client`` when it
+        went away, otherwise the client is still told (``session_ended``)."""
+        client.closed = True
+        client.queue.put_nowait(None)
+        if client.consumer is not None and client.consumer is not asyncio.current_task():
+            _, pending = await asyncio.wait({client.consumer}, timeout=DISCONNECT_WAIT_S)
+            for task in pending:
+                task.cancel()
+        live = client.live
+        if live is not None:
+            if reason == "client":
+                live.transport.open = False
+            await self._finish(client, live, reason)
+
+    async def _event(self, event: Any, sid: str, *args: Any) -> None:
+        client = self.clients.get(sid)
+        if client is None or client.closed:
+            return
+        if client.queue.qsize() >= MAX_QUEUED_EVENTS:
+            message = f"more than {MAX_QUEUED_EVENTS} events are waiting; {event!r} was dropped"
+            await self._emit_error(sid, RateLimitError(message[:200], retry_after=1.0))
+            return
+        client.queue.put_nowait((event, args))
+
+    async def _emit_error(self, sid: str, exc: ParleyError) -> None:
+        self.state.metrics.observe(ErrorOut(exc.code, exc.message))
+        name, payload = error_event(exc)
+        with contextlib.suppress(Exception):
+            await self.sio.emit(name, payload, to=sid, namespace=NAMESPACE)
+
+    # ------------------------------------------------------------ events
+
+    async def _consume(self, client: _Client) -> None:
+        """Handle the client's events in order. During a session, a client that sends
+        nothing at all for ``client_timeout_s`` gets a session_error and the session
+        ends as ``idle`` (the connection stays)."""
+        quiet_after = self.state.settings.limits.client_timeout_s
+        while not client.closed:
+            active = client.active
+            try:
+                item = await asyncio.wait_for(
+                    client.queue.get(), quiet_after if active is not None else None
+                )
+            except TimeoutError:
+                if active is not None and active is client.active:
+                    quiet = f"nothing received from the client for {quiet_after:g} s"
+                    await active.emit(ErrorOut("session_error", quiet))
+                    await self._finish(client, active, "idle")
+                continue
+            if item is None or client.closed:
+                return
+            await self._handle(client, *item)
+
+    async def _handle(self, client: _Client, event: Any, args: tuple[Any, ...]) -> None:
+        try:
+            message = client.codec.decode(event, *args)
+            if isinstance(message, StartSession):
+                await self._start(client, message)
+                return
+            live = client.active
+            if live is None:
+                what = "no session to end" if event == "end_session" else "no session"
+                raise SessionError(f"{what}: send start_session first")
+            await live.feed(message)
+            if live.session.ended is not None:
+                await self._finish(client, live, live.session.ended)
+        except AuthenticationError as exc:  # the key was revoked since the connect
+            await self._emit_error(client.sid, exc)
+            client.closed = True
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(client.sid, namespace=NAMESPACE)
+        except ParleyError as exc:
+            await self._emit_error(client.sid, exc)
+        except Exception:
+            log.exception("socket.io event failed", extra={"event": str(event)[:40]})
+            await self._emit_error(client.sid, InternalError("the event could not be handled"))
+
+    async def _start(self, client: _Client, request: StartSession) -> None:
+        running = client.active
+        if running is not None:
+            raise SessionError(
+                f"session {running.session_id} is already running; send end_session first"
+            )
+        voice = (request.voice or client.voice) if request.ad_hoc else None
+        if voice is not None:
+            self._check_voice(voice)
+        agent, record = await open_session(
+            self.state,
+            api_key=client.api_key,
+            agent_id=request.agent_id,
+            protocol="socketio",
+            default_agent=True,
+            metadata={"ad_hoc": request.ad_hoc},
+        )
+        try:
+            config = agent_config(
+                agent,
+                self.state,
+                first_message=record.initial_message,
+                overrides=request.turn_overrides(),
+            )
+            if request.ad_hoc:
+                config = _ad_hoc(config, request, voice)
+            settings = EffectiveSettings.of(
+                record.id, config, ad_hoc=request.ad_hoc, request=request
+            )
+            transport = _SessionTransport(self.sio, client.sid, SessionEncoder(settings))
+            live = LiveConversation(self.state, agent, record, transport, config=config)
+        except Exception:
+            await self.state.sessions.end(record.id, "error")
+            raise
+        client.codec.reset_audio()
+        client.live = live
+        watcher = asyncio.create_task(self._watch(client, live), name=f"parley-{record.id}")
+        client.watchers.add(watcher)
+        watcher.add_done_callback(client.watchers.discard)
+        try:
+            started = await live.start()
+        except Exception:
+            await self._finish(client, live, "error")
+            raise
+        if not started:
+            await self._finish(client, live, "agent_deleted")
+
+    def _check_voice(self, voice: str) -> None:
+        providers = self.state.providers
+        if providers is None:
+            raise ModelsNotReadyError("the server is still loading its models; retry shortly")
+        voices = [v.id for v in providers.tts.voices()]
+        if voice not in voices:
+            raise ValidationError(
+                f"start_session: voice: unknown voice {voice!r}; available: {', '.join(voices)}",
+                param="voice",
+            )
+
+    async def _watch(self, client: _Client, live: LiveConversation) -> None:
+        """Finish the session when it ends by itself (idle, max_turns, agent deleted)."""
+        await live.session.ended_event.wait()
+        await self._finish(client, live, live.session.ended or "client")
+
+    async def _finish(self, client: _Client, live: LiveConversation, reason: EndReason) -> None:
+        try:
+            await live.finish(reason)
+        except Exception:
+            log.exception("could not end session", extra={"session_id": live.session_id})
+        if client.live is live:
+            client.live = None
+
+    async def shutdown(self) -> None:
+        """End every session (``session_ended`` with reason ``error`` to clients still
+        connected) and stop Socket.IO's background tasks."""
+        clients = list(self.clients.values())
+        self.clients.clear()
+        await asyncio.gather(
+            *(self._close_client(c, "error") for c in clients), return_exceptions=True
+        )
+        with contextlib.suppress(Exception):
+            await self.sio.shutdown()
+
+
+def _ad_hoc(config: AgentConfig, request: StartSession, voice: str | None) -> AgentConfig:
+    """The default agent with the session's own prompt, voice, language and greeting.
+    Its greeting stays only when the prompt does (no ``instructions``)."""
+    greeting = config.first_message if request.instructions is None else None
+    if request.first_message is not None:
+        greeting = request.first_message or None
+    return replace(
+        config,
+        system_prompt=request.instructions or config.system_prompt,
+        voice_id=voice or config.voice_id,
+        language=request.language or config.language,
+        first_message=greeting,
+    )
+
+
+def mount(app: FastAPI) -> SocketIOAgentServer:
+    """Serve the Socket.IO voice agent at ``/socket.io/`` on ``app``; its sessions end
+    when the app shuts down."""
+    state: ServerState = app.state.parley
+    server = SocketIOAgentServer(state)
+    app.mount(SOCKETIO_PATH, server.asgi_app(), name="socketio")
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
+        async with inner(asgi_app) as value:
+            try:
+                yield value
+            finally:
+                await server.shutdown()
+
+    app.router.lifespan_context = lifespan
+    app.state.socketio = server
+    return server
