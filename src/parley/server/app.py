@@ -16,7 +16,17 @@ from parley import __version__
 from parley.config import Settings
 from parley.providers._threads import ModelWorker
 from parley.providers.registry import Providers, load_providers
-from parley.server import agents, keys, sessions, voices, ws_native
+from parley.server import (
+    agents,
+    keys,
+    realtime,
+    sessions,
+    socketio_agent,
+    twilio,
+    voices,
+    web,
+    ws_native,
+)
 from parley.server.auth import require_admin
 from parley.server.errors import install_error_handlers
 from parley.server.state import ServerState
@@ -105,4 +115,9 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
     app.include_router(voices.router)
     app.include_router(keys.router)
     app.include_router(ws_native.router)
+    app.include_router(realtime.router)
+    app.include_router(twilio.router)
+    app.include_router(web.router)
+    socketio_agent.mount(app)
+    web.mount_dashboard(app)  # last: it serves everything no route above claims
     return app

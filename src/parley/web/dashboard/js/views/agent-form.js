@@ -1,0 +1,473 @@
+// Create or edit an agent: every field of the agent API, with a spoken voice preview.
+
+import { api, blobUrl, describeError, errorCode } from "../api.js";
+import { badge, errorBox, h, loading, pageHeading, replace, uid } from "../dom.js";
+import { TURN_SETTINGS, listVoices, providerOptions, serverDefaults } from "../data.js";
+import { toast } from "../ui.js";
+
+const DEFAULT_PREVIEW = "Hello! This is how I sound.";
+const EMPTY_PARAMETERS = { type: "object", properties: {} };
+
+/** A labelled control with a hint and a slot for its error. */
+function field({ label, control, hint, param, wide = false }) {
+  const id = control.id || uid("f");
+  control.id = id;
+  const hintId = hint ? `${id}-hint` : null;
+  const errorId = `${id}-error`;
+  control.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
+  if (param) control.dataset.param = param;
+  return h(
+    "div",
+    { class: `field${wide ? " field-wide" : ""}` },
+    h("label", { class: "label", for: id }, label),
+    control,
+    hint ? h("p", { class: "hint", id: hintId }, hint) : null,
+    h("p", { class: "field-error", id: errorId, hidden: true }),
+  );
+}
+
+function input(props) {
+  return h("input", { class: "input", type: "text", ...props });
+}
+
+function numberInput(props) {
+  return h("input", { class: "input", type: "number", inputmode: "decimal", ...props });
+}
+
+function textarea(props) {
+  return h("textarea", { class: "input", rows: 3, ...props });
+}
+
+function select(options, value, props = {}) {
+  return h(
+    "select",
+    { class: "input", ...props },
+    options.map(([v, text, extra = {}]) => h("option", { value: v, selected: v === value, ...extra }, text)),
+  );
+}
+
+function section(title, description, ...children) {
+  const id = uid("sec");
+  return h(
+    "fieldset",
+    { class: "card form-section", "aria-describedby": description ? `${id}-d` : null },
+    h("legend", { class: "section-title" }, title),
+    description ? h("p", { class: "muted section-desc", id: `${id}-d` }, description) : null,
+    ...children,
+  );
+}
+
+function pretty(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+const TURN_FIELDS = [
+  { name: "vad_threshold", label: "VAD threshold", min: 0.05, max: 0.95, step: 0.05, hint: "Speech probability, 0.05–0.95." },
+  { name: "end_of_turn_silence_ms", label: "End-of-turn silence (ms)", min: 100, max: 5000, step: 50, hint: "Silence that ends a user turn, 100–5000." },
+  { name: "interrupt_threshold", label: "Interrupt threshold (frames)", min: 1, max: 50, step: 1, hint: "32 ms frames of user speech that interrupt the agent, 1–50." },
+  { name: "idle_timeout_ms", label: "Idle timeout (ms)", min: 0, max: 600000, step: 1000, hint: "User silence before the agent checks in; 0 never." },
+  { name: "idle_prompts", label: "Idle check-ins", min: 0, max: 5, step: 1, hint: "Check-ins before the session ends as idle, 0–5." },
+];
+
+export async function render({ root, params, signal, navigate }) {
+  const editing = Boolean(params.id);
+  root.append(loading(editing ? "Loading agent…" : "Loading…"));
+  const [agent, voices, others, providers] = await Promise.all([
+    editing ? api("GET", `/v1/agents/${encodeURIComponent(params.id)}`, { signal }) : null,
+    listVoices(signal),
+    api("GET", "/v1/agents", { query: { limit: 100 }, signal }).then((p) => p.data),
+    providerOptions(),
+  ]);
+  const defaults = serverDefaults(others);
+  const settings = agent?.settings ?? {};
+  const overrides = agent?.provider_overrides ?? {};
+  const errors = errorBox();
+
+  // Basics
+  const name = input({ name: "name", maxlength: 200, required: true, value: agent?.name ?? "", autocomplete: "off", dataset: { autofocus: "" } });
+  const prompt = textarea({ name: "system_prompt", rows: 6, maxlength: 20000, required: true, value: agent?.system_prompt ?? "" });
+  const firstMessage = textarea({ name: "first_message", rows: 2, maxlength: 2000, value: agent?.first_message ?? "" });
+  const language = input({ name: "language", value: agent?.language ?? "en", maxlength: 5, autocomplete: "off", spellcheck: "false", class: "input input-short" });
+  const maxTurns = numberInput({ name: "max_turns", min: 1, max: 1000, step: 1, value: String(agent?.max_turns ?? 50), class: "input input-short" });
+  const status = editing
+    ? select([["active", "Active: takes conversations"], ["paused", "Paused: refuses new conversations"]], agent.status, { name: "status" })
+    : null;
+
+  // Voice
+  const voice = select(
+    voices.map((v) => [v.id, `${v.name} · ${v.language} · ${v.id}`]),
+    agent?.voice_id ?? voices[0]?.id,
+    { name: "voice_id" },
+  );
+  const previewText = input({ name: "preview_text", value: DEFAULT_PREVIEW, maxlength: 500 });
+  const previewButton = h("button", { type: "button", class: "btn btn-soft", id: "voice-preview" }, "▶ Play preview");
+  const previewAudio = h("audio", { controls: true, class: "preview-audio", hidden: true, "aria-label": "Voice preview" });
+  const previewStatus = h("p", { class: "hint", role: "status" });
+  let previewUrl = null;
+  signal.addEventListener("abort", () => previewUrl && URL.revokeObjectURL(previewUrl));
+  previewButton.addEventListener("click", async () => {
+    previewButton.disabled = true;
+    previewStatus.textContent = "Synthesizing…";
+    try {
+      const url = await blobUrl(`/v1/voices/${encodeURIComponent(voice.value)}/preview`, {
+        query: { text: previewText.value.trim() || DEFAULT_PREVIEW },
+        signal,
+      });
+      if (previewUrl) URL.revokeObjectURL(previewUrl);
+      previewUrl = url;
+      previewAudio.src = url;
+      previewAudio.hidden = false;
+      previewStatus.textContent = `Playing ${voice.value}.`;
+      await previewAudio.play().catch(() => {
+        previewStatus.textContent = "Preview ready: press play.";
+      });
+    } catch (error) {
+      previewStatus.textContent = `Preview failed: ${describeError(error)}`;
+    } finally {
+      previewButton.disabled = false;
+    }
+  });
+
+  // Turn-taking
+  const turnInputs = {};
+  const turnFields = TURN_FIELDS.map((f) => {
+    const def = defaults[f.name];
+    turnInputs[f.name] = numberInput({
+      name: f.name,
+      min: f.min,
+      max: f.max,
+      step: f.step,
+      value: settings[f.name] !== undefined ? String(settings[f.name]) : "",
+      placeholder: def !== undefined ? `Default: ${def}` : "Server default",
+    });
+    return field({ label: f.label, control: turnInputs[f.name], hint: f.hint, param: f.name });
+  });
+  const recordDefault = defaults.record_audio === undefined ? "" : defaults.record_audio ? " (on)" : " (off)";
+  const recordAudio = select(
+    [["", `Server default${recordDefault}`], ["true", "On"], ["false", "Off"]],
+    settings.record_audio === undefined ? "" : String(settings.record_audio),
+    { name: "record_audio" },
+  );
+
+  // Tools
+  const toolList = h("div", { class: "tools", dataset: { param: "tools" }, tabindex: "-1" });
+  const renumber = () => {
+    [...toolList.children].forEach((card, i) => {
+      card.querySelector("legend").textContent = `Tool ${i + 1}`;
+      card.querySelector("[data-role=name]").dataset.param = `tools.${i}.name`;
+      card.querySelector("[data-role=description]").dataset.param = `tools.${i}.description`;
+      card.querySelector("[data-role=parameters]").dataset.param = `tools.${i}.parameters`;
+      card.querySelector("[data-role=remove]").setAttribute("aria-label", `Remove tool ${i + 1}`);
+    });
+    toolsEmpty.hidden = toolList.children.length > 0;
+  };
+  const toolsEmpty = h("p", { class: "muted" }, "No tools. The agent only talks.");
+  const addTool = (tool = { name: "", description: "", parameters: EMPTY_PARAMETERS }) => {
+    const card = h(
+      "fieldset",
+      { class: "tool" },
+      h("legend", { class: "tool-title" }, "Tool"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-small btn-ghost btn-danger-text",
+          dataset: { role: "remove" },
+          onclick: () => {
+            card.remove();
+            renumber();
+            addToolButton.focus();
+          },
+        },
+        "Remove tool",
+      ),
+      h(
+        "div",
+        { class: "grid-2" },
+        field({ label: "Name", control: input({ value: tool.name, maxlength: 64, spellcheck: "false", class: "input mono", dataset: { role: "name" }, placeholder: "lookup_order" }), hint: "Letters, digits, _ and -; starts with a letter or _." }),
+        field({ label: "Description", control: input({ value: tool.description, maxlength: 1024, dataset: { role: "description" }, placeholder: "Find an order by its number" }), hint: "What it does, for the model." }),
+      ),
+      field({
+        label: "Parameters (JSON Schema)",
+        control: textarea({ rows: 5, class: "input mono", spellcheck: "false", value: pretty(tool.parameters ?? EMPTY_PARAMETERS), dataset: { role: "parameters" } }),
+        hint: 'An object schema: {"type": "object", "properties": {...}, "required": [...]}.',
+        wide: true,
+      }),
+    );
+    toolList.append(card);
+    renumber();
+    return card;
+  };
+  const addToolButton = h("button", { type: "button", class: "btn btn-soft" }, "+ Add tool");
+  addToolButton.addEventListener("click", () => addTool().querySelector("input").focus());
+  for (const tool of agent?.tools ?? []) addTool(tool);
+
+  // Knowledge, safety, models, metadata
+  const contentPolicy = input({ name: "content_policy_id", value: agent?.content_policy_id ?? "", class: "input mono", spellcheck: "false" });
+  const knowledgeBases = input({ name: "knowledge_base_ids", value: (agent?.knowledge_base_ids ?? []).join(", "), class: "input mono", spellcheck: "false" });
+  const webSearch = h("input", { type: "checkbox", id: "web_search", name: "web_search", checked: Boolean(agent?.web_search), dataset: { param: "web_search" } });
+  const providerInputs = {};
+  const providerFields = ["stt", "llm", "tts"].map((kind) => {
+    const listId = `providers-${kind}`;
+    providerInputs[kind] = input({ name: `provider_${kind}`, value: overrides[kind] ?? "", list: listId, class: "input mono", spellcheck: "false", placeholder: "Server default" });
+    return h(
+      "div",
+      {},
+      field({ label: kind.toUpperCase(), control: providerInputs[kind], param: `provider_overrides.${kind}`, hint: (providers[kind] ?? []).length ? `Installed: ${providers[kind].join(", ")}` : null }),
+      h("datalist", { id: listId }, (providers[kind] ?? []).map((v) => h("option", { value: v }))),
+    );
+  });
+  const temperature = numberInput({ name: "llm_temperature", min: 0, max: 2, step: 0.1, value: overrides.llm_temperature ?? "", placeholder: "Server default" });
+  const maxTokens = numberInput({ name: "llm_max_tokens", min: 8, max: 2048, step: 1, value: overrides.llm_max_tokens ?? "", placeholder: "Server default" });
+  const metadata = textarea({ name: "metadata", rows: 4, class: "input mono", spellcheck: "false", value: pretty(agent?.metadata ?? {}) });
+
+  const saveButton = h("button", { type: "submit", class: "btn btn-primary" }, editing ? "Save changes" : "Create agent");
+  const sections = h(
+    "div",
+    { class: "form-main" },
+    errors.el,
+    section(
+      "Basics",
+      null,
+      field({ label: "Name", control: name, param: "name", hint: "Up to 200 characters." }),
+      field({ label: "System prompt", control: prompt, param: "system_prompt", hint: "How the agent behaves; up to 20 000 characters.", wide: true }),
+      field({ label: "First message", control: firstMessage, param: "first_message", hint: "Spoken when a conversation starts. Leave empty to let the caller speak first." }),
+      h(
+        "div",
+        { class: "grid-3" },
+        field({ label: "Language", control: language, param: "language", hint: "e.g. en or en-US." }),
+        field({ label: "Max turns", control: maxTurns, param: "max_turns", hint: "1–1000 user turns, then a goodbye." }),
+        status ? field({ label: "Status", control: status, param: "status" }) : null,
+      ),
+    ),
+    section(
+      "Voice",
+      "The voice the agent speaks with. Listen before you choose.",
+      field({ label: "Voice", control: voice, param: "voice_id" }),
+      h(
+        "div",
+        { class: "preview-row" },
+        field({ label: "Preview text", control: previewText }),
+        previewButton,
+      ),
+      previewAudio,
+      previewStatus,
+    ),
+    section(
+      "Turn-taking",
+      "Leave a field empty to use the server default.",
+      h("div", { class: "grid-3" }, turnFields, field({ label: "Record audio", control: recordAudio, param: "record_audio", hint: "Keep a stereo WAV of each conversation." })),
+    ),
+    section("Tools", "Functions the agent may call.", toolsEmpty, toolList, addToolButton),
+    section(
+      "Knowledge and safety",
+      null,
+      h(
+        "div",
+        { class: "grid-2" },
+        field({ label: "Content policy id", control: contentPolicy, param: "content_policy_id", hint: "Optional." }),
+        field({ label: "Knowledge base ids", control: knowledgeBases, param: "knowledge_base_ids", hint: "Comma-separated, up to 20." }),
+      ),
+      h("div", { class: "check" }, webSearch, h("label", { for: "web_search" }, "Web search"), h("p", { class: "field-error", id: "web_search-error", hidden: true })),
+    ),
+    section(
+      "Models",
+      "Override the server's speech-to-text, language model and text-to-speech for this agent.",
+      h("div", { class: "grid-3" }, providerFields),
+      h(
+        "div",
+        { class: "grid-3" },
+        field({ label: "LLM temperature", control: temperature, param: "provider_overrides.llm_temperature", hint: "0–2." }),
+        field({ label: "LLM max tokens", control: maxTokens, param: "provider_overrides.llm_max_tokens", hint: "8–2048 per reply." }),
+      ),
+    ),
+    section("Metadata", "Your own JSON object: up to 50 keys and 16 KB.", field({ label: "Metadata (JSON)", control: metadata, param: "metadata", wide: true })),
+  );
+  // A side panel: jump to a section, and the form's actions (always in view on wide screens).
+  const jumps = [...sections.querySelectorAll(".form-section")].map((fs) => {
+    const title = fs.querySelector("legend").textContent;
+    return h(
+      "li",
+      {},
+      h(
+        "button",
+        {
+          type: "button",
+          class: "jump",
+          onclick: () => {
+            fs.scrollIntoView({ behavior: "smooth", block: "start" });
+            fs.querySelector("input, select, textarea, button")?.focus({ preventScroll: true });
+          },
+        },
+        title,
+      ),
+    );
+  });
+  const form = h(
+    "form",
+    { class: "agent-form", novalidate: true, "aria-labelledby": "agent-form-title" },
+    sections,
+    h(
+      "aside",
+      { class: "form-aside", "aria-label": "Form sections and actions" },
+      h(
+        "div",
+        { class: "card aside-card" },
+        h("nav", { "aria-label": "Sections" }, h("ul", { class: "jumps" }, jumps)),
+        h(
+          "div",
+          { class: "form-actions" },
+          saveButton,
+          h("a", { class: "btn btn-ghost", href: "#/agents" }, "Cancel"),
+          editing ? h("a", { class: "btn btn-soft", href: `#/talk/${encodeURIComponent(agent.id)}` }, "Talk to this agent") : null,
+        ),
+      ),
+    ),
+  );
+  form.addEventListener("input", (event) => {
+    const control = event.target;
+    if (control.getAttribute?.("aria-invalid") !== "true") return;
+    control.removeAttribute("aria-invalid");
+    const slot = control.id ? form.querySelector(`#${CSS.escape(control.id)}-error`) : null;
+    if (slot) {
+      slot.hidden = true;
+      slot.textContent = "";
+    }
+  });
+
+  function fieldError(param, message) {
+    const segments = param.split(".");
+    for (let n = segments.length; n > 0; n -= 1) {
+      const target = form.querySelector(`[data-param="${CSS.escape(segments.slice(0, n).join("."))}"]`);
+      if (!target) continue;
+      target.setAttribute("aria-invalid", "true");
+      const slot = target.id ? form.querySelector(`#${CSS.escape(target.id)}-error`) : null;
+      if (slot) {
+        slot.textContent = message;
+        slot.hidden = false;
+      }
+      target.focus();
+      return target;
+    }
+    return null;
+  }
+
+  function clearErrors() {
+    errors.clear();
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    for (const el of form.querySelectorAll(".field-error")) {
+      el.hidden = true;
+      el.textContent = "";
+    }
+  }
+
+  class FormError extends Error {
+    constructor(param, message) {
+      super(message);
+      this.param = param;
+    }
+  }
+
+  function json(control, param, what) {
+    try {
+      return JSON.parse(control.value || "{}");
+    } catch (error) {
+      throw new FormError(param, `${what} is not valid JSON: ${error.message}`);
+    }
+  }
+
+  function number(control, param) {
+    if (control.validity.badInput) throw new FormError(param, "Enter a number.");
+    return control.value === "" ? null : Number(control.value);
+  }
+
+  function payload() {
+    if (!name.value.trim()) throw new FormError("name", "Give the agent a name.");
+    if (!prompt.value.trim()) throw new FormError("system_prompt", "Write a system prompt.");
+    const body = {
+      name: name.value.trim(),
+      system_prompt: prompt.value,
+      voice_id: voice.value,
+      first_message: firstMessage.value.trim() || null,
+      language: language.value.trim(),
+      max_turns: number(maxTurns, "max_turns"),
+      tools: [...toolList.children].map((card, i) => ({
+        name: card.querySelector("[data-role=name]").value.trim(),
+        description: card.querySelector("[data-role=description]").value.trim(),
+        parameters: json(card.querySelector("[data-role=parameters]"), `tools.${i}.parameters`, `Tool ${i + 1}'s parameters`),
+      })),
+      content_policy_id: contentPolicy.value.trim() || null,
+      knowledge_base_ids: knowledgeBases.value.split(/[\s,]+/).filter(Boolean),
+      web_search: webSearch.checked,
+      metadata: json(metadata, "metadata", "Metadata"),
+    };
+    for (const f of TURN_FIELDS) body[f.name] = number(turnInputs[f.name], f.name);
+    body.record_audio = recordAudio.value === "" ? null : recordAudio.value === "true";
+    const po = {};
+    for (const kind of ["stt", "llm", "tts"]) if (providerInputs[kind].value.trim()) po[kind] = providerInputs[kind].value.trim();
+    const t = number(temperature, "provider_overrides.llm_temperature");
+    const m = number(maxTokens, "provider_overrides.llm_max_tokens");
+    if (t !== null) po.llm_temperature = t;
+    if (m !== null) po.llm_max_tokens = m;
+    body.provider_overrides = Object.keys(po).length ? po : null;
+    if (body.max_turns === null) delete body.max_turns;
+    if (!editing) {
+      // On create, "empty" means "not given": the server fills in its defaults.
+      for (const key of [...TURN_SETTINGS, "provider_overrides", "content_policy_id", "first_message"]) {
+        if (body[key] === null) delete body[key];
+      }
+    } else {
+      body.status = status.value;
+    }
+    return body;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors();
+    let body;
+    try {
+      body = payload();
+    } catch (error) {
+      if (!(error instanceof FormError)) throw error;
+      errors.show(error.message);
+      fieldError(error.param, error.message);
+      return;
+    }
+    saveButton.disabled = true;
+    saveButton.textContent = "Saving…";
+    try {
+      const saved = editing
+        ? await api("PATCH", `/v1/agents/${encodeURIComponent(agent.id)}`, { body })
+        : await api("POST", "/v1/agents", { body });
+      toast(editing ? `Saved ${saved.name}.` : `Created ${saved.name}.`, "success");
+      navigate("#/agents");
+    } catch (error) {
+      errors.show(describeError(error), errorCode(error));
+      if (error.param) fieldError(error.param, error.message);
+      else errors.el.scrollIntoView({ block: "center" });
+    } finally {
+      saveButton.disabled = false;
+      saveButton.textContent = editing ? "Save changes" : "Create agent";
+    }
+  });
+
+  const title = editing
+    ? pageHeading(agent.name, " ", badge(agent.status))
+    : pageHeading("New agent");
+  title.id = "agent-form-title";
+  replace(
+    root,
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/agents" }, "Agents"), " / ", editing ? h("span", { class: "mono" }, agent.id) : "New"),
+        title,
+      ),
+    ),
+    form,
+  );
+}

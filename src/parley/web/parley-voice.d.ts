@@ -1,0 +1,150 @@
+// TypeScript declarations for parley-voice.js (served at /v1/voice/sdk.js). See docs/sdk.md.
+
+/** The error codes shared by every Parley protocol. */
+export type ParleyErrorCode =
+  | 'authentication_error'
+  | 'authorization_error'
+  | 'validation_error'
+  | 'not_found_error'
+  | 'session_error'
+  | 'audio_error'
+  | 'rate_limit_error'
+  | 'internal_error';
+
+export type ParleyStatus = 'disconnected' | 'connecting' | 'connected';
+
+/** Every error the SDK reports, as an `error` event or a rejected start(). */
+export declare class ParleyVoiceError extends Error {
+  constructor(code: ParleyErrorCode, message: string, options?: { name?: string; cause?: unknown; closeCode?: number });
+  /** One of the shared codes. */
+  code: ParleyErrorCode;
+  /** 'ParleyVoiceError', or the browser's DOMException name for microphone failures
+   *  ('NotAllowedError', 'NotFoundError', 'NotReadableError', ...). */
+  name: string;
+  /** The WebSocket close code, when the error came with a closed socket. */
+  closeCode?: number;
+  cause?: unknown;
+}
+
+export interface ReconnectOptions {
+  /** Attempts after an unexpected drop (default 5; 0 turns reconnecting off). */
+  maxAttempts?: number;
+  /** First delay (default 500 ms); doubled each attempt, ±20 % jitter. */
+  baseDelayMs?: number;
+  /** Longest delay (default 10 000 ms). */
+  maxDelayMs?: number;
+}
+
+export interface ParleyVoiceOptions {
+  /** The `websocket_url` of a session created server-side (POST /v1/agents/{id}/sessions).
+   *  Recommended: no API key reaches the browser. Its token works once. */
+  sessionUrl?: string;
+  /** Returns a fresh `websocket_url` (your backend creates a session). Used for every
+   *  connection after the first `sessionUrl` (or for all, without `sessionUrl`):
+   *  start() after stop(), and reconnects. */
+  getSessionUrl?: () => string | Promise<string>;
+  /** A key (a publishable `pk_live_...` one in a browser) with `agentId`. */
+  apiKey?: string;
+  agentId?: string;
+  /** The conversation endpoint, e.g. `wss://voice.example.com/v1/voice/conversation`
+   *  (an http(s):// or bare origin URL is accepted). Default: this page's origin. */
+  wsUrl?: string;
+  /** Extra query parameters: the turn settings `vad_threshold`,
+   *  `end_of_turn_silence_ms`, `interrupt_threshold`. */
+  query?: Record<string, string | number>;
+  /** `false` turns reconnecting off. */
+  reconnect?: ReconnectOptions | false;
+  /** Keepalive ping period (default 10 000 ms). */
+  pingIntervalMs?: number;
+  /** Overrides of the microphone constraints (echoCancellation, noiseSuppression and
+   *  autoGainControl are on by default; deviceId picks a microphone). */
+  audioConstraints?: MediaTrackConstraints;
+}
+
+export interface TranscriptInfo {
+  /** false for the agent's live captions, true for a whole turn (users: always true). */
+  final: boolean;
+  turnId: string | null;
+}
+
+export interface TurnMetrics {
+  turnId: string | null;
+  /** Milliseconds per stage (docs/protocol.md, "Metrics"); null where it does not apply. */
+  latencyMs: Record<string, number | null>;
+}
+
+export interface ParleyVoiceStats {
+  /** `audio` messages sent, and the milliseconds of microphone audio in them. */
+  chunksSent: number;
+  audioMsSent: number;
+  /** Agent `audio` messages received, and their milliseconds. */
+  chunksReceived: number;
+  audioMsReceived: number;
+  /** Milliseconds of agent audio that have been played out. */
+  msPlayed: number;
+  /** `playback` progress reports sent. */
+  playbackReports: number;
+  /** Successful reconnects after a network drop. */
+  reconnects: number;
+}
+
+/** A server message without a dedicated event (speech_started, speech_stopped,
+ *  agent_turn_start, agent_turn_end, user_turn_dropped, tool_call, control_ack,
+ *  session_ended, ...). */
+export interface ParleyMessage {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface ParleyVoiceEvents {
+  transcript: (role: 'user' | 'agent', text: string, info: TranscriptInfo) => void;
+  connected: (conversationId: string) => void;
+  disconnected: (code: number, reason: string) => void;
+  status: (status: ParleyStatus) => void;
+  error: (error: ParleyVoiceError) => void;
+  interruption: (turnId: string | null) => void;
+  message: (message: ParleyMessage) => void;
+  metrics: (turn: TurnMetrics) => void;
+  agentSpeaking: (speaking: boolean) => void;
+  /** An unexpected drop: attempt number (from 1) and the delay before it. */
+  reconnecting: (attempt: number, delayMs: number) => void;
+}
+
+export declare class ParleyVoice {
+  constructor(options: ParleyVoiceOptions);
+  static readonly version: string;
+  static readonly ParleyVoiceError: typeof ParleyVoiceError;
+  /** Secure context, Web Audio with AudioWorklet, getUserMedia and WebSocket. */
+  static isSupported(): boolean;
+
+  readonly status: ParleyStatus;
+  readonly conversationId: string | null;
+  readonly muted: boolean;
+  readonly agentSpeaking: boolean;
+  readonly stats: ParleyVoiceStats;
+
+  /** Open the microphone and the conversation; call it from a user gesture. Resolves with
+   *  the conversation id when the agent is ready. */
+  start(): Promise<string>;
+  /** End now: stops playback, releases the microphone, sends `end`, closes the socket. */
+  stop(): void;
+  /** Listen; returns a function that removes the listener. */
+  on<E extends keyof ParleyVoiceEvents>(event: E, listener: ParleyVoiceEvents[E]): () => void;
+  off<E extends keyof ParleyVoiceEvents>(event: E, listener: ParleyVoiceEvents[E]): void;
+  /** A typed user turn. Throws a `session_error` when not connected. */
+  sendText(text: string): void;
+  mute(): void;
+  unmute(): void;
+  /** Stop the agent: drops queued audio here and sends the `interrupt` control. */
+  interrupt(): void;
+}
+
+export default ParleyVoice;
+
+type ParleyVoiceClass = typeof ParleyVoice;
+
+declare global {
+  /** Set by a classic <script> or by `import '/v1/voice/sdk.js'`. */
+  // eslint-disable-next-line no-var
+  var ParleyVoice: ParleyVoiceClass;
+}
