@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from parley.client import Conversation, ParleyClient, conversation_url
+from parley.testing.wer import normalized_wer
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
@@ -146,8 +147,10 @@ def test_say_then_call_prints_the_conversation(server: Server, tmp_path: Path) -
     ).stdout
     lines = out.splitlines()
     assert lines[0].startswith("conversation ses_")
-    you = next(line for line in lines if line.startswith("you:"))
-    assert "capital" in you.lower() and "france" in you.lower()
+    you = next(line for line in lines if line.startswith("you:")).removeprefix("you:")
+    # Piper speaks with random prosody; Whisper tiny hears "France" as "friends" in about
+    # 3 of 10 calls (0 of 12 on the whole clip offline): allow one word of six.
+    assert normalized_wer(["What is the capital of France?"], [you]) <= 0.2, you
     assert sum(line.startswith("agent:") for line in lines) == 2  # greeting and answer
     assert "voice-to-voice" in out
     with wave.open(str(reply)) as w:
