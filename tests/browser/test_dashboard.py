@@ -387,3 +387,136 @@ async def test_denied_microphone_is_explained_and_leaves_no_session_open(
             await asyncio.sleep(0.25)
     assert active["total"] == 0, active
     assert errors == []
+
+
+async def test_create_copy_and_revoke_api_keys(
+    server: ServerProcess, page: Page, artifacts: Path
+) -> None:
+    errors = uncaught_errors(page)
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    await sign_in(page, server)
+    await page.get_by_role("link", name="Keys", exact=True).click()
+    await expect(page.get_by_role("heading", name=re.compile("^API keys"))).to_be_visible()
+    await expect(page.get_by_role("link", name="Keys", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
+    own_row = page.get_by_role("row", name=re.compile("this tab"))
+    await expect(own_row).to_contain_text(server.admin_key[:12])
+
+    # A publishable key for one agent; the API's error lands on the field it names.
+    toggle = page.get_by_role("button", name="+ New key")
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
+    await expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    await page.get_by_label("Name", exact=True).fill("Website widget")
+    await page.get_by_label("Publishable", exact=True).check()
+    await expect(page.get_by_label("Admin key")).to_be_hidden()
+    await page.get_by_label(re.compile("agt_demo")).check()
+    await page.get_by_label("Requests per minute").fill("30")
+    await page.get_by_label("Burst").fill("0")
+    assert await unlabelled_controls(page) == []
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_role("alert").first).to_contain_text("rate_limit.burst")
+    burst = page.get_by_label("Burst")
+    await expect(burst).to_have_attribute("aria-invalid", "true")
+    await expect(burst).to_be_focused()
+    await shot(page, artifacts, "keys-form")
+    await burst.fill("5")
+    await page.get_by_role("button", name="Create key").click()
+
+    # The plaintext is shown once, focused and selected, with a warning and a Copy button.
+    shown = page.get_by_label("Your new key")
+    await expect(shown).to_have_value(re.compile(r"^pk_live_\S{20,}$"))
+    await expect(shown).to_be_focused()
+    plaintext = await shown.input_value()
+    reveal = page.get_by_role("region", name="New key: Website widget")
+    await expect(reveal).to_contain_text("it will not be shown again")
+    await reveal.get_by_role("button", name="Copy").click()
+    await expect(reveal.get_by_role("status")).to_have_text("Copied to the clipboard.")
+    assert await page.evaluate("navigator.clipboard.readText()") == plaintext
+    row = page.get_by_role("row", name=re.compile("Website widget"))
+    for text in (plaintext[:12], "publishable", "Parley demo", "30/min, burst 5", "Never"):
+        await expect(row).to_contain_text(text)
+    await shot(page, artifacts, "keys-created")
+
+    async with AsyncParleyClient(server.url, server.admin_key) as client:
+        listed = {k["name"]: k for k in await client.list_keys()}
+    widget = listed["Website widget"]
+    assert widget["prefix"] == plaintext[:12]
+    assert widget["kind"] == "publishable"
+    assert widget["agent_ids"] == ["agt_demo"]
+    assert widget["rate_limit"] == {"requests_per_minute": 30, "burst": 5}
+    assert widget["revoked_at"] is None
+
+    # Nothing keeps the plaintext: after a reload it is nowhere in the page or its storage.
+    assert await stored_keys(page) == {"session": server.admin_key, "local": 0}
+    await page.reload()
+    await expect(row).to_be_visible()
+    anywhere: bool = await page.evaluate(
+        """(key) => document.documentElement.outerHTML.includes(key)
+            || [...document.querySelectorAll('input, textarea')]
+                .some((el) => el.value.includes(key))
+            || location.href.includes(key)
+            || [...Object.values(sessionStorage), ...Object.values(localStorage)]
+                .some((value) => value.includes(key))""",
+        plaintext,
+    )
+    assert not anywhere
+
+    # A non-admin secret key, revoked after a confirmation.
+    await toggle.click()
+    await page.get_by_label("Name", exact=True).fill("Nightly export")
+    await expect(page.get_by_label("Admin key")).not_to_be_checked()
+    await expect(page.get_by_label(re.compile("agt_demo"))).to_be_hidden()
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_label("Your new key")).to_have_value(re.compile(r"^sk_live_"))
+    row = page.get_by_role("row", name=re.compile("Nightly export"))
+    await row.get_by_role("button", name="Revoke Nightly export").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("Revoke Nightly export?")
+    await dialog.get_by_role("button", name="Revoke key").click()
+    await expect(row.get_by_text("revoked", exact=True)).to_be_visible()
+    await expect(row.get_by_role("button")).to_have_count(0)
+    await expect(page.get_by_label("Your new key")).to_have_count(0)  # it was this key's
+    await shot(page, artifacts, "keys")
+    await page.emulate_media(color_scheme="dark")
+    await shot(page, artifacts, "keys-dark")
+    await page.emulate_media(color_scheme="light")
+    async with AsyncParleyClient(server.url, server.admin_key) as client:
+        listed = {k["name"]: k for k in await client.list_keys()}
+    assert listed["Nightly export"]["revoked_at"] is not None
+    assert listed["Nightly export"]["admin"] is False
+
+    # Revoking the tab's own key says so first (cancelled here: the server's admin key).
+    await own_row.get_by_role("button", name=re.compile("^Revoke")).click()
+    await expect(dialog).to_contain_text("the key this tab is signed in with")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    await expect(own_row.get_by_text("active", exact=True)).to_be_visible()
+
+    # Another non-admin secret key, signed in with: the view explains what is missing.
+    await toggle.click()
+    await page.get_by_label("Name", exact=True).fill("Reporting")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_label("Your new key")).to_have_value(re.compile(r"^sk_live_"))
+    reporting = await page.get_by_label("Your new key").input_value()
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_label("API key").fill(reporting)
+    await page.get_by_label("API key").press("Enter")
+    await expect(page.get_by_role("heading", name=re.compile("^Agents"))).to_be_visible()
+    await page.get_by_role("link", name="Keys", exact=True).click()
+    await expect(
+        page.get_by_role("heading", name="Managing keys needs an admin key")
+    ).to_be_visible()
+    await expect(page.get_by_text("HTTP 403 · authorization_error")).to_be_visible()
+    await expect(page.get_by_role("button", name="+ New key")).to_have_count(0)
+    await shot(page, artifacts, "keys-not-admin", full_page=False)
+
+    assert not [line for line in console if plaintext in line or reporting in line]
+    async with AsyncParleyClient(server.url, server.admin_key) as client:
+        for key in await client.list_keys():
+            if key["name"] in ("Website widget", "Reporting"):
+                await client.revoke_key(key["id"])
+    assert errors == []

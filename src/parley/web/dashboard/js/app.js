@@ -5,6 +5,7 @@ import { h, replace } from "./dom.js";
 import { toast } from "./ui.js";
 import * as agentForm from "./views/agent-form.js";
 import * as agents from "./views/agents.js";
+import * as apiKeys from "./views/keys.js";
 import * as sessionDetail from "./views/session-detail.js";
 import * as sessions from "./views/sessions.js";
 import * as signin from "./views/signin.js";
@@ -18,6 +19,7 @@ const ROUTES = [
   { pattern: /^\/talk(?:\/([^/]+))?$/, view: talk, nav: "talk", title: "Talk", keys: ["id"] },
   { pattern: /^\/sessions$/, view: sessions, nav: "sessions", title: "Sessions" },
   { pattern: /^\/sessions\/([^/]+)$/, view: sessionDetail, nav: "sessions", title: "Session", keys: ["id"] },
+  { pattern: /^\/keys$/, view: apiKeys, nav: "keys", title: "API keys" },
 ];
 
 let current = null;

@@ -3,28 +3,11 @@
 import { api, blobUrl, describeError, errorCode } from "../api.js";
 import { badge, errorBox, h, loading, pageHeading, replace, uid } from "../dom.js";
 import { TURN_SETTINGS, listVoices, providerOptions, serverDefaults } from "../data.js";
+import { FormError, field, fieldErrors } from "../forms.js";
 import { toast } from "../ui.js";
 
 const DEFAULT_PREVIEW = "Hello! This is how I sound.";
 const EMPTY_PARAMETERS = { type: "object", properties: {} };
-
-/** A labelled control with a hint and a slot for its error. */
-function field({ label, control, hint, param, wide = false }) {
-  const id = control.id || uid("f");
-  control.id = id;
-  const hintId = hint ? `${id}-hint` : null;
-  const errorId = `${id}-error`;
-  control.setAttribute("aria-describedby", [hintId, errorId].filter(Boolean).join(" "));
-  if (param) control.dataset.param = param;
-  return h(
-    "div",
-    { class: `field${wide ? " field-wide" : ""}` },
-    h("label", { class: "label", for: id }, label),
-    control,
-    hint ? h("p", { class: "hint", id: hintId }, hint) : null,
-    h("p", { class: "field-error", id: errorId, hidden: true }),
-  );
-}
 
 function input(props) {
   return h("input", { class: "input", type: "text", ...props });
@@ -324,49 +307,7 @@ export async function render({ root, params, signal, navigate }) {
       ),
     ),
   );
-  form.addEventListener("input", (event) => {
-    const control = event.target;
-    if (control.getAttribute?.("aria-invalid") !== "true") return;
-    control.removeAttribute("aria-invalid");
-    const slot = control.id ? form.querySelector(`#${CSS.escape(control.id)}-error`) : null;
-    if (slot) {
-      slot.hidden = true;
-      slot.textContent = "";
-    }
-  });
-
-  function fieldError(param, message) {
-    const segments = param.split(".");
-    for (let n = segments.length; n > 0; n -= 1) {
-      const target = form.querySelector(`[data-param="${CSS.escape(segments.slice(0, n).join("."))}"]`);
-      if (!target) continue;
-      target.setAttribute("aria-invalid", "true");
-      const slot = target.id ? form.querySelector(`#${CSS.escape(target.id)}-error`) : null;
-      if (slot) {
-        slot.textContent = message;
-        slot.hidden = false;
-      }
-      target.focus();
-      return target;
-    }
-    return null;
-  }
-
-  function clearErrors() {
-    errors.clear();
-    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-    for (const el of form.querySelectorAll(".field-error")) {
-      el.hidden = true;
-      el.textContent = "";
-    }
-  }
-
-  class FormError extends Error {
-    constructor(param, message) {
-      super(message);
-      this.param = param;
-    }
-  }
+  const marks = fieldErrors(form, errors);
 
   function json(control, param, what) {
     try {
@@ -424,14 +365,14 @@ export async function render({ root, params, signal, navigate }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    clearErrors();
+    marks.clear();
     let body;
     try {
       body = payload();
     } catch (error) {
       if (!(error instanceof FormError)) throw error;
       errors.show(error.message);
-      fieldError(error.param, error.message);
+      marks.show(error.param, error.message);
       return;
     }
     saveButton.disabled = true;
@@ -444,7 +385,7 @@ export async function render({ root, params, signal, navigate }) {
       navigate("#/agents");
     } catch (error) {
       errors.show(describeError(error), errorCode(error));
-      if (error.param) fieldError(error.param, error.message);
+      if (error.param) marks.show(error.param, error.message);
       else errors.el.scrollIntoView({ block: "center" });
     } finally {
       saveButton.disabled = false;
