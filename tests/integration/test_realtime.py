@@ -48,6 +48,23 @@ def _client(server: Server, key: str | None = None) -> AsyncOpenAI:
     )
 
 
+async def _last_agent_turn(
+    server: Server, conversation_id: str, ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The session's last stored agent turn, once ``ready`` holds for it (up to 30 s)."""
+    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    last: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+        for _ in range(300):
+            detail = (await http.get(f"/v1/sessions/{conversation_id}")).json()
+            agent = [t for t in detail.get("transcript", []) if t["role"] == "agent"]
+            last = agent[-1] if agent else {}
+            if last and ready(last):
+                break
+            await asyncio.sleep(0.1)
+    return last
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -305,11 +322,20 @@ async def test_manual_commit_g711_and_a_function_call(
         audio = _audio(ev.events, reply["id"], "response.output_audio.delta")
         assert _rms(audio) > 300
 
+        # The answer has played out (by the server's clock) and is stored whole; the
+        # client, which buffered more, then says only 400 ms of it were heard.
+        conversation_id = ev.of("conversation.created")[0]["conversation"]["id"]
+        spoken = message["content"][0]["transcript"].strip()
+        whole = await _last_agent_turn(server, conversation_id, lambda t: t["text"] == spoken)
+        assert whole["text"] == spoken and not whole["interrupted"], whole
         await conn.conversation.item.truncate(
             item_id=message["id"], content_index=0, audio_end_ms=400
         )
         truncated = await ev.wait(lambda e: e["type"] == "conversation.item.truncated")
         assert truncated["item_id"] == message["id"] and truncated["audio_end_ms"] == 400
+        cut = await _last_agent_turn(server, conversation_id, lambda t: t["text"] != spoken)
+        assert cut["turn_id"] == whole["turn_id"] and cut["interrupted"], cut
+        assert spoken.startswith(cut["text"]) and len(cut["text"]) < len(spoken)
         await conn.conversation.item.retrieve(item_id=call["id"])
         got = await ev.wait(lambda e: e["type"] == "conversation.item.retrieved")
         assert got["item"]["type"] == "function_call" and got["item"]["call_id"] == call["call_id"]

@@ -42,3 +42,29 @@ def test_filter_redacts_formatted_messages_as_json() -> None:
     assert first["msg"] == "client - /v1/voice/conversation?api_key=***"
     assert first["level"] == "warning" and "sk_live_secret" not in stream.getvalue()
     assert second["session_id"] == "ses_1"
+
+
+def test_extras_are_redacted_and_terminal_colours_dropped() -> None:
+    """uvicorn adds ``color_message`` (the message again, with ANSI codes) to some
+    records; extra fields are cleaned of secrets like the message."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactSecrets())
+    logger = logging.getLogger("parley.test.extras")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.info(
+        "Uvicorn running on %s",
+        "http://127.0.0.1:8000",
+        extra={
+            "color_message": "Uvicorn running on \x1b[1m%s\x1b[0m",
+            "url": "ws://h/v1/realtime?api_key=sk_live_leak",
+            "turns": 3,
+        },
+    )
+    line = json.loads(stream.getvalue())
+    assert "color_message" not in line
+    assert line["url"] == "ws://h/v1/realtime?api_key=***" and line["turns"] == 3
+    assert "sk_live_leak" not in stream.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -55,6 +56,12 @@ class Recorder:
 
     async def on_turn(self, record: TurnRecord) -> None:
         self.turns.append(record)
+
+    async def on_turn_truncated(self, turn_id: str, text: str) -> None:
+        self.turns = [
+            replace(r, text=text, interrupted=True) if r.turn_id == turn_id else r
+            for r in self.turns
+        ]
 
     async def on_end(self, reason: str) -> None:
         self.ended.append(reason)

@@ -216,6 +216,7 @@ async def test_truncate_keeps_only_what_was_heard_of_a_finished_turn() -> None:
     assert agent["role"] == "assistant" and agent["content"].endswith("[interrupted by the user]")
     heard = agent["content"].removesuffix(" [interrupted by the user]")
     assert 3 <= len(heard.split()) <= 6 and LONG_REPLY.startswith(heard)
+    assert h.recorder.agent() == [(heard, True)], "the stored turn is cut the same way"
     await h.session.handle(TruncateIn("turn_7", 10))
     assert h.of(ErrorOut)[-1].code == "validation_error"
     await h.session.close("client")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -288,6 +289,22 @@ async def test_session_lifecycle_and_turns(db: Database) -> None:
 
     with pytest.raises(ValueError):
         await sessions.end(session.id, "x", status="active")
+
+
+async def test_truncating_an_agent_turn_keeps_what_was_heard(db: Database) -> None:
+    agent = await AgentRepository(db).create(name="A", system_prompt="p", voice_id="v")
+    sessions = SessionRepository(db)
+    session = await sessions.create(agent.id)
+    t0 = datetime(2025, 1, 2, tzinfo=UTC)
+    await sessions.add_turn(session.id, _turn("turn_1", "user", "tell me a story", t0))
+    reply = replace(_turn("turn_1", "agent", "Once upon a time there was", t0), interrupted=False)
+    await sessions.add_turn(session.id, reply)
+    assert await sessions.truncate_agent_turn(session.id, "turn_1", "Once upon")
+    user, agent_turn = await sessions.turns(session.id)
+    assert (user.text, user.interrupted) == ("tell me a story", False)
+    assert (agent_turn.text, agent_turn.interrupted) == ("Once upon", True)
+    assert not await sessions.truncate_agent_turn(session.id, "turn_9", "x")
+    assert not await sessions.truncate_agent_turn("ses_missing", "turn_1", "x")
 
 
 async def test_session_requires_existing_agent_and_turn_requires_session(db: Database) -> None:

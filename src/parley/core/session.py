@@ -153,6 +153,10 @@ class SessionObserver(Protocol):
 
     async def on_turn(self, record: TurnRecord) -> None: ...
 
+    async def on_turn_truncated(self, turn_id: str, text: str) -> None:
+        """A finished agent turn was heard only up to ``text`` (the client truncated it)."""
+        ...
+
     async def on_end(self, reason: EndReason) -> None: ...
 
 
@@ -560,11 +564,16 @@ class VoiceSession:
             await self._end_suspended(interrupted=True)
             return
         marks = self._past_marks.get(turn_id)
-        if marks is None or not self.context.truncate_agent(
-            turn_id, heard_text(marks, audio_end_ms)
-        ):
+        heard = None if marks is None else heard_text(marks, audio_end_ms)
+        if heard is None or not self.context.truncate_agent(turn_id, heard):
             message = f"no agent turn {turn_id!r} with audio to truncate"
             await self._emit(ErrorOut("validation_error", message))
+            return
+        if self._observer is not None:
+            try:
+                await self._observer.on_turn_truncated(turn_id, heard)
+            except Exception:
+                log.exception("could not store the truncated turn", extra=self._extra(turn_id))
 
     async def _reconfigure(self, agent: AgentConfig) -> None:
         """New agent settings for the rest of the session."""

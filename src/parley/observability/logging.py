@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_DROPPED = _STANDARD | {"color_message"}  # uvicorn's copy of the message with ANSI colours
 _SECRETS = re.compile(r"((?:api_key|token|key)=)[^&\s\"']+|\b[sp]k_live_[A-Za-z0-9_-]+")
 
 
@@ -19,13 +20,17 @@ def redact(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
-    """Removes secrets from every record, including other libraries' (uvicorn logs URLs)."""
+    """Removes secrets from every record, including other libraries' (uvicorn logs URLs):
+    from the message and from extra string fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for name, value in vars(record).items():
+            if name not in _STANDARD and isinstance(value, str):
+                setattr(record, name, redact(value))
         return True
 
 
@@ -39,7 +44,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        payload.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        payload.update({k: v for k, v in vars(record).items() if k not in _DROPPED})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)

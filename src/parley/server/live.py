@@ -188,6 +188,9 @@ class _StoreTurns:
     async def on_turn(self, record: TurnRecord) -> None:
         await self._state.sessions.add_turn(self._session_id, record)
 
+    async def on_turn_truncated(self, turn_id: str, text: str) -> None:
+        await self._state.sessions.truncate_agent_turn(self._session_id, turn_id, text)
+
     async def on_end(self, reason: EndReason) -> None:
         await self._state.sessions.end(self._session_id, reason)
 

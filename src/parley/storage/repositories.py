@@ -495,6 +495,22 @@ class SessionRepository:
         except IntegrityError as exc:
             raise NotFoundError(f"session {session_id!r} not found", param="session_id") from exc
 
+    async def truncate_agent_turn(self, session_id: str, turn_id: str, text: str) -> bool:
+        """Keep only ``text`` (what the user heard) of a stored agent turn and mark it
+        interrupted; False if there is no such turn."""
+        async with self._db.session() as s, s.begin():
+            result = await s.execute(
+                update(TurnRow)
+                .where(
+                    TurnRow.session_id == session_id,
+                    TurnRow.turn_id == turn_id,
+                    TurnRow.role == "agent",
+                )
+                .values(text=text, interrupted=True)
+                .returning(TurnRow.id)
+            )
+            return result.first() is not None
+
     async def get(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None`` if unknown."""
         async with self._db.session() as s:
