@@ -1,6 +1,7 @@
 // Form building blocks shared by the views: labelled fields and errors shown on the
 // control the API's `param` names.
 
+import { describeError, errorCode } from "./api.js";
 import { h, uid } from "./dom.js";
 
 /** A labelled control with a hint and a slot for its error. */
@@ -32,7 +33,9 @@ export class FormError extends Error {
 /**
  * Field errors of one form. `show(param, message)` marks the control whose `data-param`
  * is `param` (or its nearest named parent, for "tools.0.name") and focuses it; `clear()`
- * removes every mark. Editing a marked control clears its mark.
+ * removes every mark. Editing a marked control clears its mark. `collect(build)` clears
+ * the marks and returns build()'s request body, or null after showing its FormError;
+ * `apiError(error)` shows an API error and returns the control it marked, if any.
  */
 export function fieldErrors(form, errorBox) {
   const slotOf = (control) => (control.id ? form.querySelector(`#${CSS.escape(control.id)}-error`) : null);
@@ -48,7 +51,7 @@ export function fieldErrors(form, errorBox) {
     const control = event.target.closest?.("[aria-invalid]");
     if (control) unmark(control);
   });
-  return {
+  const marks = {
     show(param, message) {
       const segments = param.split(".");
       for (let n = segments.length; n > 0; n -= 1) {
@@ -73,5 +76,21 @@ export function fieldErrors(form, errorBox) {
         slot.textContent = "";
       }
     },
+    collect(build) {
+      marks.clear();
+      try {
+        return build();
+      } catch (error) {
+        if (!(error instanceof FormError)) throw error;
+        errorBox.show(error.message);
+        marks.show(error.param, error.message);
+        return null;
+      }
+    },
+    apiError(error) {
+      errorBox.show(describeError(error), errorCode(error));
+      return error.param ? marks.show(error.param, error.message) : null;
+    },
   };
+  return marks;
 }

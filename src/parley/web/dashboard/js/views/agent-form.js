@@ -1,6 +1,6 @@
 // Create or edit an agent: every field of the agent API, with a spoken voice preview.
 
-import { api, blobUrl, describeError, errorCode } from "../api.js";
+import { api, blobUrl, describeError } from "../api.js";
 import { badge, errorBox, h, loading, pageHeading, replace, uid } from "../dom.js";
 import { TURN_SETTINGS, listVoices, providerOptions, serverDefaults } from "../data.js";
 import { FormError, field, fieldErrors } from "../forms.js";
@@ -365,16 +365,8 @@ export async function render({ root, params, signal, navigate }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    marks.clear();
-    let body;
-    try {
-      body = payload();
-    } catch (error) {
-      if (!(error instanceof FormError)) throw error;
-      errors.show(error.message);
-      marks.show(error.param, error.message);
-      return;
-    }
+    const body = marks.collect(payload);
+    if (!body) return;
     saveButton.disabled = true;
     saveButton.textContent = "Saving…";
     try {
@@ -384,9 +376,7 @@ export async function render({ root, params, signal, navigate }) {
       toast(editing ? `Saved ${saved.name}.` : `Created ${saved.name}.`, "success");
       navigate("#/agents");
     } catch (error) {
-      errors.show(describeError(error), errorCode(error));
-      if (error.param) marks.show(error.param, error.message);
-      else errors.el.scrollIntoView({ block: "center" });
+      if (!marks.apiError(error)) errors.el.scrollIntoView({ block: "center" });
     } finally {
       saveButton.disabled = false;
       saveButton.textContent = editing ? "Save changes" : "Create agent";

@@ -291,23 +291,14 @@ function keyForm(agents, { onCreated, onClose }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    marks.clear();
-    let body;
-    try {
-      body = payload();
-    } catch (error) {
-      if (!(error instanceof FormError)) throw error;
-      errors.show(error.message);
-      marks.show(error.param, error.message);
-      return;
-    }
+    const body = marks.collect(payload);
+    if (!body) return;
     submit.disabled = true;
     submit.textContent = "Creating…";
     try {
       onCreated(await api("POST", "/v1/api-keys", { body }));
     } catch (error) {
-      errors.show(describeError(error), errorCode(error));
-      if (error.param) marks.show(error.param, error.message);
+      marks.apiError(error);
     } finally {
       submit.disabled = false;
       submit.textContent = "Create key";
