@@ -132,6 +132,15 @@ class Session(TypedDict):
     metadata: dict[str, Any]
 
 
+class ToolCallMade(TypedDict):
+    """A function an agent turn called, with the client's result (None until it came)."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    output: Any
+
+
 class Turn(TypedDict):
     """A finished turn and its latency metrics (ms)."""
 
@@ -142,6 +151,7 @@ class Turn(TypedDict):
     started_at: str
     ended_at: str
     latency_ms: dict[str, float | None]
+    tool_calls: list[ToolCallMade]
 
 
 class SessionDetail(Session):

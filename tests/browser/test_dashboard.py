@@ -7,11 +7,13 @@ Screenshots of every view go to ``test-artifacts/browser/dashboard-*.png``.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from pathlib import Path
 
 import httpx
+from openai import AsyncOpenAI
 from playwright.async_api import Page, expect
 
 from parley.client import AsyncParleyClient
@@ -519,4 +521,68 @@ async def test_create_copy_and_revoke_api_keys(
         for key in await client.list_keys():
             if key["name"] in ("Website widget", "Reporting"):
                 await client.revoke_key(key["id"])
+    assert errors == []
+
+
+async def test_session_history_shows_tool_calls_with_their_results(
+    server: ServerProcess, page: Page, artifacts: Path
+) -> None:
+    """An OpenAI Realtime client makes the agent call a function (forced) and answers it;
+    the session page shows the call with its arguments and the client's result."""
+    errors = uncaught_errors(page)
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+    openai = AsyncOpenAI(
+        api_key=server.admin_key,
+        base_url=f"{server.url}/v1",
+        websocket_base_url=server.url.replace("http", "ws", 1) + "/v1",
+    )
+    result = json.dumps({"forecast": "sunny", "celsius": 21})
+    async with openai.realtime.connect(model="agt_demo") as conn:
+        await conn.session.update(session={"type": "realtime", "tools": [weather]})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "What is the weather in Paris?"}],
+            }
+        )
+        await conn.response.create(
+            response={"tool_choice": {"type": "function", "name": "get_weather"}}
+        )
+        session_id, call = "", None
+        while call is None:
+            event = await asyncio.wait_for(conn.recv(), CONVERSATION_TIMEOUT_MS / 1000)
+            if event.type == "conversation.created":
+                session_id = str(event.conversation.id)
+            if event.type == "response.done":
+                output = event.response.output or []
+                call = next(item for item in output if item.type == "function_call")
+        await conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": call.call_id, "output": result}
+        )
+        async with AsyncParleyClient(server.url, server.admin_key) as client:
+            for _ in range(100):  # the result is stored as the server takes it
+                detail = await client.get_session(session_id)
+                stored = [c for t in detail["transcript"] for c in t["tool_calls"]]
+                if stored and stored[0]["output"] is not None:
+                    break
+                await asyncio.sleep(0.1)
+    assert [(c["call_id"], c["output"]) for c in stored] == [(call.call_id, result)], stored
+
+    await sign_in(page, server)
+    await page.goto(f"{server.url}/#/sessions/{session_id}")
+    calls = page.get_by_role("list", name="Tool calls")
+    arguments = json.dumps(json.loads(call.arguments), separators=(",", ":"))  # as JS prints it
+    await expect(calls).to_contain_text(f"get_weather({arguments})")
+    await expect(calls).to_contain_text(f"→ {result}")
+    await shot(page, artifacts, "session-tool-call")
     assert errors == []

@@ -48,21 +48,21 @@ def _client(server: Server, key: str | None = None) -> AsyncOpenAI:
     )
 
 
-async def _last_agent_turn(
+async def _stored_agent_turn(
     server: Server, conversation_id: str, ready: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
-    """The session's last stored agent turn, once ``ready`` holds for it (up to 30 s)."""
+    """The first stored agent turn of the session for which ``ready`` holds (waits up
+    to 30 s); an empty dict if none does."""
     headers = {"Authorization": f"Bearer {server.admin_key}"}
-    last: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
         for _ in range(300):
             detail = (await http.get(f"/v1/sessions/{conversation_id}")).json()
-            agent = [t for t in detail.get("transcript", []) if t["role"] == "agent"]
-            last = agent[-1] if agent else {}
-            if last and ready(last):
-                break
+            turns = [t for t in detail.get("transcript", []) if t["role"] == "agent"]
+            found = next((t for t in turns if ready(t)), None)
+            if found is not None:
+                return found
             await asyncio.sleep(0.1)
-    return last
+    return {}
 
 
 def _b64(data: bytes) -> str:
@@ -319,21 +319,39 @@ async def test_manual_commit_g711_and_a_function_call(
         ]
         message = messages[0]
         assert message["content"][0]["transcript"].strip()
+        # the history keeps the call with its result
+        conversation_id = ev.of("conversation.created")[0]["conversation"]["id"]
+        caller = await _stored_agent_turn(
+            server,
+            conversation_id,
+            lambda t: bool(t["tool_calls"] and t["tool_calls"][0]["output"]),
+        )
+        assert caller["tool_calls"] == [
+            {
+                "call_id": call["call_id"],
+                "name": "get_weather",
+                "arguments": json.loads(call["arguments"]),
+                "output": json.dumps({"forecast": "sunny", "celsius": 21}),
+            }
+        ], caller
         audio = _audio(ev.events, reply["id"], "response.output_audio.delta")
         assert _rms(audio) > 300
 
         # The answer has played out (by the server's clock) and is stored whole; the
         # client, which buffered more, then says only 400 ms of it were heard.
-        conversation_id = ev.of("conversation.created")[0]["conversation"]["id"]
         spoken = message["content"][0]["transcript"].strip()
-        whole = await _last_agent_turn(server, conversation_id, lambda t: t["text"] == spoken)
+        whole = await _stored_agent_turn(server, conversation_id, lambda t: t["text"] == spoken)
         assert whole["text"] == spoken and not whole["interrupted"], whole
         await conn.conversation.item.truncate(
             item_id=message["id"], content_index=0, audio_end_ms=400
         )
         truncated = await ev.wait(lambda e: e["type"] == "conversation.item.truncated")
         assert truncated["item_id"] == message["id"] and truncated["audio_end_ms"] == 400
-        cut = await _last_agent_turn(server, conversation_id, lambda t: t["text"] != spoken)
+        cut = await _stored_agent_turn(
+            server,
+            conversation_id,
+            lambda t: t["turn_id"] == whole["turn_id"] and t["text"] != spoken,
+        )
         assert cut["turn_id"] == whole["turn_id"] and cut["interrupted"], cut
         assert spoken.startswith(cut["text"]) and len(cut["text"]) < len(spoken)
         await conn.conversation.item.retrieve(item_id=call["id"])

@@ -63,6 +63,19 @@ class Recorder:
             for r in self.turns
         ]
 
+    async def on_tool_output(self, turn_id: str, call_id: str, output: object) -> None:
+        self.turns = [
+            replace(
+                r,
+                tool_calls=tuple(
+                    replace(c, output=output) if c.call_id == call_id else c for c in r.tool_calls
+                ),
+            )
+            if r.turn_id == turn_id and r.role == "agent"
+            else r
+            for r in self.turns
+        ]
+
     async def on_end(self, reason: str) -> None:
         self.ended.append(reason)
 

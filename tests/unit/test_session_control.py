@@ -32,6 +32,7 @@ from parley.core.events import (
     TruncateIn,
     UserTurnDropped,
 )
+from parley.core.records import ToolCallRecord
 from parley.providers.llm.base import ToolCall
 from parley.testing.fakes import ScriptedLLM, ScriptedSTT
 
@@ -178,14 +179,43 @@ async def test_tool_call_waits_for_the_result_then_answers() -> None:
     assert h.llm.tool_requests[0] == ((WEATHER,), "auto")
     await h.wait(30.0)
     assert len(h.llm.requests) == 1, "no idle prompt while a tool result is awaited"
+    (stored,) = [r for r in h.recorder.turns if r.role == "agent"]
+    assert stored.text == "" and stored.tool_calls == (
+        ToolCallRecord("call_1", "get_weather", {"city": "Paris"}),
+    )
     await h.session.handle(ToolResultIn("call_1", {"sky": "sunny"}))
     await h.wait(3.0)
     assert h.finals("agent") == ["It is sunny in Paris."]
+    answered = ToolCallRecord("call_1", "get_weather", {"city": "Paris"}, {"sky": "sunny"})
+    assert [(r.turn_id, r.text, r.tool_calls) for r in h.recorder.turns if r.role == "agent"] == [
+        ("turn_1", "", (answered,)),
+        ("turn_2", "It is sunny in Paris.", ()),
+    ]
     second = h.llm.requests[1]
     assert second[-2]["role"] == "assistant" and second[-2]["tool_calls"][0]["id"] == "call_1"
     assert second[-1] == {"role": "tool", "content": '{"sky": "sunny"}', "tool_call_id": "call_1"}
     await h.session.handle(ToolResultIn("call_1", "again"))
     assert h.of(ErrorOut)[-1].code == "validation_error", "a call is answered once"
+    await h.session.close("client")
+
+
+async def test_a_result_that_comes_while_the_calling_turn_plays_is_stored_with_it() -> None:
+    """Words, then a call: the client may answer the call before the words have played
+    (and the turn is stored); the result is kept and stored with the turn."""
+    call = ToolCall("call_2", "get_weather", {"city": "Rome"})
+    h = Harness(ScriptedSTT(), ScriptedLLM(("Let me check that for you.", call), "Warm."))
+    await h.session.start()
+    await h.session.handle(TextIn("weather in Rome?"))
+    for _ in range(100):  # the call goes out once the words are sent, ahead of playback
+        if h.of(ToolCallOut):
+            break
+        await h.wait(0.05)
+    assert h.of(ToolCallOut) and not h.recorder.turns[1:], "still playing, not stored yet"
+    await h.session.handle(ToolResultIn("call_2", "25 C", respond=False))
+    await h.wait(5.0)
+    (stored,) = [r for r in h.recorder.turns if r.role == "agent"]
+    assert stored.text == "Let me check that for you."
+    assert stored.tool_calls == (ToolCallRecord("call_2", "get_weather", {"city": "Rome"}, "25 C"),)
     await h.session.close("client")
 
 

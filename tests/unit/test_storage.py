@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from parley.core.records import TurnRecord
+from parley.core.records import ToolCallRecord, TurnRecord
 from parley.errors import NotFoundError, ValidationError
 from parley.storage import (
     AgentRepository,
@@ -82,7 +82,7 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     with sqlite3.connect(path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"api_keys", "agents", "sessions", "turns", "alembic_version"} <= tables
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
         session_cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
         assert session_cols == {
             "id",
@@ -98,6 +98,8 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
             "token_hash",
             "connected_at",
         }
+        turn_cols = {r[1] for r in conn.execute("PRAGMA table_info(turns)")}
+        assert "tool_calls" in turn_cols
         turn_fks = conn.execute("PRAGMA foreign_key_list(turns)").fetchall()
         assert [(r[2], r[3], r[6]) for r in turn_fks] == [("sessions", "session_id", "CASCADE")]
         indexes = {r[1]: r[2] for r in conn.execute("PRAGMA index_list(api_keys)")}
@@ -116,7 +118,7 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     finally:
         await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
 
 
 async def test_in_memory_sqlite_is_refused() -> None:
@@ -305,6 +307,29 @@ async def test_truncating_an_agent_turn_keeps_what_was_heard(db: Database) -> No
     assert (agent_turn.text, agent_turn.interrupted) == ("Once upon", True)
     assert not await sessions.truncate_agent_turn(session.id, "turn_9", "x")
     assert not await sessions.truncate_agent_turn("ses_missing", "turn_1", "x")
+
+
+async def test_tool_calls_are_stored_with_their_results(db: Database) -> None:
+    agent = await AgentRepository(db).create(name="A", system_prompt="p", voice_id="v")
+    sessions = SessionRepository(db)
+    session = await sessions.create(agent.id)
+    t0 = datetime(2025, 1, 2, tzinfo=UTC)
+    calls = (
+        ToolCallRecord("call_1", "get_weather", {"city": "Paris"}),
+        ToolCallRecord("call_2", "get_time", {}, output="noon"),
+    )
+    await sessions.add_turn(session.id, _turn("turn_1", "user", "weather?", t0))
+    await sessions.add_turn(session.id, replace(_turn("turn_1", "agent", "", t0), tool_calls=calls))
+    assert await sessions.add_tool_output(session.id, "turn_1", "call_1", {"celsius": 21})
+    assert not await sessions.add_tool_output(session.id, "turn_1", "call_9", "x")
+    assert not await sessions.add_tool_output(session.id, "turn_2", "call_1", "x")
+    user, reply = await sessions.turns(session.id)
+    assert user.tool_calls == []
+    assert reply.tool_calls == [
+        {"call_id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"},
+         "output": {"celsius": 21}},
+        {"call_id": "call_2", "name": "get_time", "arguments": {}, "output": "noon"},
+    ]  # fmt: skip
 
 
 async def test_session_requires_existing_agent_and_turn_requires_session(db: Database) -> None:

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from parley.core.events import Role
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRecord:
+    """A function the agent called in its turn, with the client's result once it came."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    output: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.arguments,
+            "output": self.output,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +39,5 @@ class TurnRecord:
     ended_at: datetime
     interrupted: bool = False
     latency_ms: dict[str, float | None] = field(default_factory=dict)
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+    """Agent turns: the functions called at the end of the turn."""

@@ -18,8 +18,8 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -66,7 +66,7 @@ from parley.core.events import (
     UserTurnDropped,
 )
 from parley.core.metrics import TurnTimeline
-from parley.core.records import TurnRecord
+from parley.core.records import ToolCallRecord, TurnRecord
 from parley.core.speaker import AgentSpeaker, ClauseMark, heard_text
 from parley.core.turns import (
     FRAME_MS,
@@ -157,6 +157,10 @@ class SessionObserver(Protocol):
         """A finished agent turn was heard only up to ``text`` (the client truncated it)."""
         ...
 
+    async def on_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
+        """The client's result of a tool call that stored agent turn ``turn_id`` made."""
+        ...
+
     async def on_end(self, reason: EndReason) -> None: ...
 
 
@@ -202,6 +206,7 @@ class _Suspended:
     speaker: AgentSpeaker
     timeline: TurnTimeline
     started: datetime
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 def _utcnow() -> datetime:
@@ -258,6 +263,10 @@ class VoiceSession:
         """User audio not yet committed (turn_detection off)."""
         self._tool_waiting: dict[str, str] = {}
         """Tool calls waiting for a result: call id → turn id."""
+        self._stored_calls: dict[str, str] = {}
+        """Tool calls of stored agent turns, without a result yet: call id → turn id."""
+        self._early_outputs: dict[str, Any] = {}
+        """Tool results that came before their agent turn was stored: call id → output."""
         self._past_marks: OrderedDict[str, list[ClauseMark]] = OrderedDict()
         self.ended: EndReason | None = None
         self.ended_event = asyncio.Event()
@@ -548,6 +557,11 @@ class VoiceSession:
             return
         text = output if isinstance(output, str) else json.dumps(output)
         self.context.add_tool_result(call_id, text, turn_id=turn_id)
+        stored_in = self._stored_calls.pop(call_id, None)
+        if stored_in is None:
+            self._early_outputs[call_id] = output
+        else:
+            await self._store_tool_output(stored_in, call_id, output)
         if respond and not self._tool_waiting:
             await self._on_respond(None, None)
 
@@ -857,18 +871,12 @@ class VoiceSession:
         if not calls:
             self.context.add_agent(full, turn_id=exchange.turn_id)
         record_text = f"{heard_before} {text}".strip()
-        if record_text or not calls:
-            await self._record(
-                TurnRecord(
-                    exchange.turn_id,
-                    "agent",
-                    record_text,
-                    started,
-                    self._wallclock(),
-                    False,
-                    latency,
-                )
-            )
+        await self._record_agent(
+            TurnRecord(
+                exchange.turn_id, "agent", record_text, started, self._wallclock(), False, latency
+            ),
+            calls,
+        )
         self._last_activity = self._clock.now()  # the idle timer runs from here
 
     def _audible_speaker(self) -> AgentSpeaker | None:
@@ -907,7 +915,9 @@ class VoiceSession:
                 await self._finish_turn(exchange, status)
             await self._end_suspended(interrupted=True)
             started = exchange.started_at or self._wallclock()
-            self._suspended = _Suspended(exchange.turn_id, speaker, exchange.timeline, started)
+            self._suspended = _Suspended(
+                exchange.turn_id, speaker, exchange.timeline, started, tuple(exchange.tool_calls)
+            )
             return b""
         if end_turn:
             await self._finish_turn(exchange, status)
@@ -933,7 +943,33 @@ class VoiceSession:
         record = TurnRecord(
             turn_id, "agent", heard, suspended.started, self._wallclock(), interrupted, latency
         )
-        await self._record(record)
+        await self._record_agent(record, suspended.tool_calls)
+
+    async def _record_agent(self, record: TurnRecord, calls: Sequence[ToolCall]) -> None:
+        """Store an agent turn with the tool calls it made (and any results already in)."""
+        tool_calls = tuple(
+            ToolCallRecord(
+                c.call_id, c.name, dict(c.arguments), self._early_outputs.pop(c.call_id, None)
+            )
+            for c in calls
+        )
+        await self._record(replace(record, tool_calls=tool_calls))
+        for call in tool_calls:
+            if call.output is not None:
+                continue
+            if call.call_id in self._early_outputs:  # came while the turn was being stored
+                output = self._early_outputs.pop(call.call_id)
+                await self._store_tool_output(record.turn_id, call.call_id, output)
+            else:
+                self._stored_calls[call.call_id] = record.turn_id
+
+    async def _store_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
+        if self._observer is None:
+            return
+        try:
+            await self._observer.on_tool_output(turn_id, call_id, output)
+        except Exception:
+            log.exception("could not store a tool result", extra=self._extra(turn_id))
 
     async def _record(self, record: TurnRecord) -> None:
         if self._observer is None:

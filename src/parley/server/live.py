@@ -191,6 +191,9 @@ class _StoreTurns:
     async def on_turn_truncated(self, turn_id: str, text: str) -> None:
         await self._state.sessions.truncate_agent_turn(self._session_id, turn_id, text)
 
+    async def on_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
+        await self._state.sessions.add_tool_output(self._session_id, turn_id, call_id, output)
+
     async def on_end(self, reason: EndReason) -> None:
         await self._state.sessions.end(self._session_id, reason)
 

@@ -83,6 +83,15 @@ class Session(BaseModel):
         )
 
 
+class ToolCallMade(BaseModel):
+    """A function an agent turn called, with the client's result (null until it came)."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    output: Any = None
+
+
 class Turn(BaseModel):
     """One finished turn, with its latency metrics in milliseconds."""
 
@@ -93,6 +102,7 @@ class Turn(BaseModel):
     started_at: datetime
     ended_at: datetime
     latency_ms: dict[str, float | None]
+    tool_calls: list[ToolCallMade] = []
 
     @classmethod
     def of(cls, turn: StoredTurn) -> Turn:
@@ -105,6 +115,7 @@ class Turn(BaseModel):
             started_at=turn.started_at,
             ended_at=turn.ended_at,
             latency_ms=turn.latency_ms,
+            tool_calls=[ToolCallMade.model_validate(c) for c in turn.tool_calls],
         )
 
 

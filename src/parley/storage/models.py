@@ -148,3 +148,5 @@ class TurnRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
     latency_ms: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
+    tool_calls: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """The functions an agent turn called: ``call_id``, ``name``, ``arguments``, ``output``."""

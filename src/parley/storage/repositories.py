@@ -123,6 +123,7 @@ class StoredTurn:
     started_at: datetime
     ended_at: datetime
     latency_ms: dict[str, float | None]
+    tool_calls: list[dict[str, Any]]
 
 
 def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
@@ -190,6 +191,7 @@ def _stored_turn(row: TurnRow) -> StoredTurn:
         started_at=row.started_at,
         ended_at=row.ended_at,
         latency_ms=dict(row.latency_ms),
+        tool_calls=list(row.tool_calls or []),
     )
 
 
@@ -488,6 +490,7 @@ class SessionRepository:
             started_at=turn.started_at,
             ended_at=turn.ended_at,
             latency_ms=dict(turn.latency_ms),
+            tool_calls=[call.as_json() for call in turn.tool_calls],
         )
         try:
             async with self._db.session() as s, s.begin():
@@ -510,6 +513,29 @@ class SessionRepository:
                 .returning(TurnRow.id)
             )
             return result.first() is not None
+
+    async def add_tool_output(
+        self, session_id: str, turn_id: str, call_id: str, output: Any
+    ) -> bool:
+        """Store the client's result of a tool call of a stored agent turn; False if no
+        stored turn made that call."""
+        async with self._db.session() as s, s.begin():
+            row = await s.scalar(
+                select(TurnRow)
+                .where(
+                    TurnRow.session_id == session_id,
+                    TurnRow.turn_id == turn_id,
+                    TurnRow.role == "agent",
+                )
+                .with_for_update()
+            )
+            calls = list(row.tool_calls or []) if row is not None else []
+            if row is None or not any(c.get("call_id") == call_id for c in calls):
+                return False
+            row.tool_calls = [
+                {**c, "output": output} if c.get("call_id") == call_id else c for c in calls
+            ]
+            return True
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """The session, or ``None`` if unknown."""

@@ -81,13 +81,14 @@ class ScriptedSTT(SpeechToText):
 class ScriptedLLM(LanguageModel):
     """Streams a scripted reply word by word; records the messages it was given.
 
+    A reply is words, a tool call, or ``(words, call)``: words spoken before the call.
     With ``gate`` set, it waits for the gate before every token from ``pause_after`` on.
     """
 
     name = "scripted-llm"
 
-    def __init__(self, *replies: str | ToolCall) -> None:
-        self.replies: list[str | ToolCall] = list(replies) or ["OK."]
+    def __init__(self, *replies: str | ToolCall | tuple[str, ToolCall]) -> None:
+        self.replies: list[str | ToolCall | tuple[str, ToolCall]] = list(replies) or ["OK."]
         self.requests: list[list[ChatMessage]] = []
         self.tool_requests: list[tuple[tuple[ToolSpec, ...], ToolChoice]] = []
         self.prefills: list[list[ChatMessage]] = []
@@ -110,15 +111,21 @@ class ScriptedLLM(LanguageModel):
         self.requests.append(list(messages))
         self.tool_requests.append((tuple(tools), tool_choice))
         reply = self.replies[min(index, len(self.replies) - 1)]
-        if isinstance(reply, ToolCall):
-            await asyncio.sleep(0)
-            yield reply
-            return
-        for i, word in enumerate(reply.split(" ")):
+        words, call = (
+            ("", reply)
+            if isinstance(reply, ToolCall)
+            else reply
+            if isinstance(reply, tuple)
+            else (reply, None)
+        )
+        for i, word in enumerate(words.split(" ") if words else []):
             if i >= self.pause_after and self.gate is not None:
                 await self.gate.wait()
             await asyncio.sleep(0)
             yield word if i == 0 else " " + word
+        if call is not None:
+            await asyncio.sleep(0)
+            yield call
 
 
 class ToneTTS(TextToSpeech):

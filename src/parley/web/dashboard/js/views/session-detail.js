@@ -92,7 +92,8 @@ export async function render({ root, params, signal, navigate }) {
         "li",
         { class: `turn turn-${t.role}${t.interrupted ? " interrupted" : ""}`, dataset: { role: t.role, turnId: t.turn_id } },
         h("span", { class: "turn-who" }, t.role === "user" ? "Caller" : agent?.name ?? "Agent", h("span", { class: "turn-time" }, offsetLabel(start, t.started_at))),
-        h("p", { class: "turn-text" }, t.text || h("em", { class: "muted" }, "(nothing said)")),
+        t.text || !t.tool_calls?.length ? h("p", { class: "turn-text" }, t.text || h("em", { class: "muted" }, "(nothing said)")) : null,
+        t.tool_calls?.length ? toolCalls(t.tool_calls) : null,
         h(
           "div",
           { class: "turn-meta" },
@@ -199,4 +200,29 @@ async function loadRecording(session, recording, signal) {
 
 function item(term, value) {
   return h("div", { class: "summary-item" }, h("dt", {}, term), h("dd", {}, value));
+}
+
+/** The functions an agent turn called, each with its arguments and the client's result. */
+function toolCalls(calls) {
+  const json = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+  return h(
+    "ul",
+    { class: "tool-calls", "aria-label": "Tool calls" },
+    calls.map((c) =>
+      h(
+        "li",
+        { class: "tool-call" },
+        h("span", { class: "chip" }, "tool call"),
+        " ",
+        h("code", { class: "mono" }, `${c.name}(${json(c.arguments)})`),
+        h(
+          "div",
+          { class: "tool-output" },
+          c.output === null || c.output === undefined
+            ? h("em", { class: "muted" }, "no result")
+            : [h("span", { class: "muted" }, "→ "), h("code", { class: "mono" }, json(c.output))],
+        ),
+      ),
+    ),
+  );
 }
