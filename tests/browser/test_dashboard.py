@@ -20,6 +20,7 @@ from parley.client import AsyncParleyClient
 from parley.testing.recordings import Recording
 from parley.testing.server import ServerProcess
 from parley.testing.wer import normalized_wer
+from tests.integration.test_realtime import WEATHER_TOOL
 
 CONVERSATION_TIMEOUT_MS = 90_000
 """Generous: the models share two CPU cores with whatever else runs."""
@@ -530,16 +531,6 @@ async def test_session_history_shows_tool_calls_with_their_results(
     """An OpenAI Realtime client makes the agent call a function (forced) and answers it;
     the session page shows the call with its arguments and the client's result."""
     errors = uncaught_errors(page)
-    weather = {
-        "type": "function",
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    }
     openai = AsyncOpenAI(
         api_key=server.admin_key,
         base_url=f"{server.url}/v1",
@@ -547,7 +538,7 @@ async def test_session_history_shows_tool_calls_with_their_results(
     )
     result = json.dumps({"forecast": "sunny", "celsius": 21})
     async with openai.realtime.connect(model="agt_demo") as conn:
-        await conn.session.update(session={"type": "realtime", "tools": [weather]})
+        await conn.session.update(session={"type": "realtime", "tools": [WEATHER_TOOL]})
         await conn.conversation.item.create(
             item={
                 "type": "message",

@@ -27,15 +27,21 @@ def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
 
 
-def test_filter_redacts_formatted_messages_as_json() -> None:
+def _json_logger(name: str) -> tuple[logging.Logger, io.StringIO]:
+    """A logger writing redacted JSON lines to the returned stream only."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactSecrets())
-    logger = logging.getLogger("parley.test.redact")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(logging.INFO)
+    return logger, stream
+
+
+def test_filter_redacts_formatted_messages_as_json() -> None:
+    logger, stream = _json_logger("parley.test.redact")
     logger.warning("%s - %s", "client", "/v1/voice/conversation?api_key=sk_live_secret")
     logger.info("session started", extra={"session_id": "ses_1"})
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
@@ -47,14 +53,7 @@ def test_filter_redacts_formatted_messages_as_json() -> None:
 def test_extras_are_redacted_and_terminal_colours_dropped() -> None:
     """uvicorn adds ``color_message`` (the message again, with ANSI codes) to some
     records; extra fields are cleaned of secrets like the message."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RedactSecrets())
-    logger = logging.getLogger("parley.test.extras")
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger, stream = _json_logger("parley.test.extras")
     logger.info(
         "Uvicorn running on %s",
         "http://127.0.0.1:8000",

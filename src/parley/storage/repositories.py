@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
@@ -177,6 +177,15 @@ def _session_record(row: SessionRow) -> SessionRecord:
         api_key_id=row.api_key_id,
         expires_at=row.expires_at,
         connected_at=row.connected_at,
+    )
+
+
+def _agent_turn(session_id: str, turn_id: str) -> tuple[ColumnElement[bool], ...]:
+    """Conditions selecting the agent turn ``turn_id`` of a session."""
+    return (
+        TurnRow.session_id == session_id,
+        TurnRow.turn_id == turn_id,
+        TurnRow.role == "agent",
     )
 
 
@@ -504,11 +513,7 @@ class SessionRepository:
         async with self._db.session() as s, s.begin():
             result = await s.execute(
                 update(TurnRow)
-                .where(
-                    TurnRow.session_id == session_id,
-                    TurnRow.turn_id == turn_id,
-                    TurnRow.role == "agent",
-                )
+                .where(*_agent_turn(session_id, turn_id))
                 .values(text=text, interrupted=True)
                 .returning(TurnRow.id)
             )
@@ -521,13 +526,7 @@ class SessionRepository:
         stored turn made that call."""
         async with self._db.session() as s, s.begin():
             row = await s.scalar(
-                select(TurnRow)
-                .where(
-                    TurnRow.session_id == session_id,
-                    TurnRow.turn_id == turn_id,
-                    TurnRow.role == "agent",
-                )
-                .with_for_update()
+                select(TurnRow).where(*_agent_turn(session_id, turn_id)).with_for_update()
             )
             calls = list(row.tool_calls or []) if row is not None else []
             if row is None or not any(c.get("call_id") == call_id for c in calls):
