@@ -415,6 +415,34 @@ async def test_es_module_import(server: ServerProcess, page: Page, page_url: Pag
     await stop_and_check_released(page)
 
 
+async def test_es_module_with_exports(server: ServerProcess, page: Page, page_url: PageUrl) -> None:
+    """`import ParleyVoice, { ParleyVoiceError } from '/v1/voice/sdk.mjs'`: a real connection."""
+    await page.goto(page_url("mjs.html"))
+    loaded = await wait_js(page, "() => window.loaded")
+    assert loaded == {
+        "type": "function",
+        "version": loaded["version"],
+        "exportNames": ["ParleyVoice", "ParleyVoiceError", "default"],
+        "namedIsSame": True,
+        "errorIsTheSdks": True,
+    }, loaded
+    assert loaded["version"]
+    await page.evaluate("options => harness.create(options)", key_options(server))
+    result = await start(page)
+    assert result["ok"] and result["value"].startswith("ses_"), result
+    await stop_and_check_released(page)
+
+    # A page on another origin (the dashboard at localhost instead of 127.0.0.1) imports
+    # the module straight from the Parley server: that needs CORS.
+    assert "//127.0.0.1:" in server.url
+    await page.goto(server.url.replace("//127.0.0.1:", "//localhost:") + "/")
+    imported = await page.evaluate(
+        "url => import(url).then(m => typeof m.default, e => String(e))",
+        f"{server.url}/v1/voice/sdk.mjs",
+    )
+    assert imported == "function"
+
+
 async def test_commonjs_in_browser(server: ServerProcess, page: Page, page_url: PageUrl) -> None:
     """Run as CommonJS (module.exports), as a bundler's runtime does: a real connection."""
     await page.goto(page_url("cjs.html"))
