@@ -100,3 +100,18 @@ def test_interruption(server: Server, tmp_path: Path) -> None:
     assert isinstance(report["missed"], int)
     reacted = report["onset_to_interruption_ms"]
     assert reacted is None or _is_summary(reacted)
+
+
+def test_protocols(server: Server, tmp_path: Path) -> None:
+    report = _bench(server, tmp_path, "protocols", "--rounds", "1", "--utterances", "cards-001")
+    protocols = ["native", "socketio", "realtime", "twilio"]
+    assert [c["protocol"] for c in report["conversations"]] == protocols
+    for turn in report["turns"]:
+        assert turn["utterance"] == "cards-001" and turn["session_id"].startswith("ses_")
+        assert isinstance(turn["client_voice_to_voice_ms"], float), turn
+        assert isinstance(turn["server_voice_to_voice_ms"], float), turn
+    for protocol in protocols:
+        summary = report["summary"][protocol]
+        assert summary["turns"] == 1 and summary["turns_without_reply"] == 0
+        assert _is_summary(summary["client_voice_to_voice_ms"])
+        assert _is_summary(summary["server_voice_to_voice_ms"])

@@ -1,4 +1,4 @@
-"""Parley's benchmark suite: ``parley bench latency|concurrency|accuracy|interruption``.
+"""Parley's benchmark suite: ``parley bench latency|concurrency|accuracy|interruption|protocols``.
 
 Each benchmark talks to a real server with real recorded speech
 (:mod:`parley.testing.recordings`), writes ``<name>-<timestamp>.json`` and a PNG plot with
@@ -19,4 +19,4 @@ whisper-normalizer for WER).
 
 from __future__ import annotations
 
-BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption")
+BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption", "protocols")
