@@ -26,20 +26,20 @@ export const ParleyVoiceError = ParleyVoice.ParleyVoiceError;
 """
 
 
-@router.get("/v1/voice/sdk.js", include_in_schema=False)
+@router.api_route("/v1/voice/sdk.js", methods=["GET", "HEAD"], include_in_schema=False)
 async def sdk() -> FileResponse:
     """The single-file browser SDK (global ``ParleyVoice``, CommonJS or ES module)."""
     return FileResponse(SDK_FILE, media_type="text/javascript", headers=_SDK_HEADERS)
 
 
-@router.get("/v1/voice/sdk.mjs", include_in_schema=False)
+@router.api_route("/v1/voice/sdk.mjs", methods=["GET", "HEAD"], include_in_schema=False)
 async def sdk_module() -> Response:
     """The SDK as an ES module: ``import ParleyVoice from '/v1/voice/sdk.mjs'``."""
     source = SDK_FILE.read_text(encoding="utf-8") + MODULE_EXPORTS
     return Response(source, media_type="text/javascript", headers=_SDK_HEADERS)
 
 
-@router.get("/v1/voice/sdk.d.ts", include_in_schema=False)
+@router.api_route("/v1/voice/sdk.d.ts", methods=["GET", "HEAD"], include_in_schema=False)
 async def sdk_types() -> FileResponse:
     """TypeScript declarations for the SDK."""
     return FileResponse(SDK_TYPES_FILE, media_type="application/typescript", headers=_SDK_HEADERS)
