@@ -17,7 +17,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypedDict, cast
@@ -722,12 +722,24 @@ class _Listener:
 
 
 class Microphone:
-    """Sends audio on a conversation as a live microphone does: 32 ms frames in real time
-    (or as fast as possible with ``realtime=False``), and silence when nothing is queued.
-    Use as ``async with Microphone(conv) as mic: await mic.say(pcm)``."""
+    """Sends audio as a live microphone does: fixed-size frames in real time (or as fast
+    as possible with ``realtime=False``), and silence when nothing is queued. ``send``
+    sends one frame, e.g. ``conv.send_audio``. Frames are 32 ms of 16 kHz PCM16 unless
+    ``frame_bytes``, ``frame_s`` and a ``quiet`` frame say otherwise (other wire formats).
+    Use as ``async with Microphone(conv.send_audio) as mic: await mic.say(pcm)``."""
 
-    def __init__(self, conv: Conversation, *, realtime: bool = True) -> None:
-        self.conv, self.realtime = conv, realtime
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[object]],
+        *,
+        realtime: bool = True,
+        frame_bytes: int = VAD_FRAME_BYTES,
+        frame_s: float = VAD_FRAME_BYTES / 2 / SAMPLE_RATE,
+        quiet: bytes | None = None,
+    ) -> None:
+        self.send, self.realtime = send, realtime
+        self.frame_bytes, self.frame_s = frame_bytes, frame_s
+        self.quiet = quiet if quiet is not None else silence(frame_s * 1000, SAMPLE_RATE)
         self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[float]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -741,25 +753,23 @@ class Microphone:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    def say(self, pcm: bytes) -> asyncio.Future[float]:
-        """Queue an utterance; the future gives the time its last sample was sent."""
+    def say(self, audio: bytes) -> asyncio.Future[float]:
+        """Queue an utterance; the future gives the time its last frame was sent."""
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((pcm, done))
+        self._queue.put_nowait((audio, done))
         return done
 
     async def run(self) -> None:
         """Stream until cancelled."""
-        frame_s = VAD_FRAME_BYTES / 2 / SAMPLE_RATE
-        quiet = silence(frame_s * 1000, SAMPLE_RATE)
         next_at = time.monotonic()
         while True:
             try:
-                pcm, done = self._queue.get_nowait()
+                audio, done = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                pcm, done = quiet, None
-            for i in range(0, len(pcm), VAD_FRAME_BYTES):
-                await self.conv.send_audio(pcm[i : i + VAD_FRAME_BYTES])
-                next_at += frame_s
+                audio, done = self.quiet, None
+            for i in range(0, len(audio), self.frame_bytes):
+                await self.send(audio[i : i + self.frame_bytes])
+                next_at += self.frame_s
                 if self.realtime or done is None:
                     await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 else:
@@ -786,7 +796,7 @@ async def call(
             raise ConnectionError(f"{first.get('code')}: {first.get('message')}")
         listener = _Listener(conv)
         listening = asyncio.create_task(listener.run())
-        mic = Microphone(conv, realtime=realtime)
+        mic = Microphone(conv.send_audio, realtime=realtime)
         streaming = asyncio.create_task(mic.run())
         try:
             greeting = None

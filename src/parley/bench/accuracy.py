@@ -82,7 +82,7 @@ async def transcribe(url: str, key: str, clips: list[Recording]) -> list[dict[st
         events = _Events(conv)
         listening = asyncio.create_task(events.run())
         try:
-            async with Microphone(conv) as mic:
+            async with Microphone(conv.send_audio) as mic:
                 # the greeting: let it start, then stop it
                 await events.until(lambda: any(e["type"] == "audio" for e in events.items), 3.0)
                 await _hush(conv, events)

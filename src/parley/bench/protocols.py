@@ -47,7 +47,7 @@ from parley.bench.common import (
     target,
     write_results,
 )
-from parley.client import conversation_url, trailing_silence_ms
+from parley.client import Microphone, conversation_url, trailing_silence_ms
 from parley.testing.recordings import recording
 
 PROTOCOLS = ("native", "socketio", "realtime", "twilio")
@@ -319,42 +319,17 @@ EDGES: dict[str, type[Edge]] = {
 }
 
 
-class Mouth:
-    """Streams 20 ms frames in real time: queued utterances, silence otherwise."""
-
-    def __init__(self, edge: Edge) -> None:
-        self.edge = edge
-        self.silence = edge.encode(bytes(FRAME_16K))
-        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[float]]] = asyncio.Queue()
-
-    def say(self, wire: bytes) -> asyncio.Future[float]:
-        """Queue encoded audio; the future gives the time its last frame was sent."""
-        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((wire, done))
-        return done
-
-    async def run(self) -> None:
-        size = self.edge.frame_bytes
-        next_at = time.monotonic()
-        while True:
-            try:
-                wire, done = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                wire, done = self.silence, None
-            for i in range(0, len(wire), size):
-                await self.edge.send(wire[i : i + size])
-                next_at += FRAME_S
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            if done is not None:
-                done.set_result(time.monotonic())
-
-
 async def converse(edge: Edge, clips: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
     """One conversation: let any greeting play out, then say each clip and wait for the
     reply to play out. Returns one row per clip."""
     heard = edge.heard
     await edge.open()
-    mouth = Mouth(edge)
+    mouth = Microphone(
+        edge.send,
+        frame_bytes=edge.frame_bytes,
+        frame_s=FRAME_S,
+        quiet=edge.encode(bytes(FRAME_16K)),
+    )
     streaming = asyncio.create_task(mouth.run())
     rows = []
     try:
