@@ -101,6 +101,7 @@ class Edge(abc.ABC):
     frames in its wire format and reports agent audio and turn ends into ``heard``."""
 
     name: str
+    frame_bytes = FRAME_16K  # 20 ms of input audio on the wire
 
     def __init__(self, url: str, key: str) -> None:
         self.url, self.key = url, key
@@ -113,8 +114,6 @@ class Edge(abc.ABC):
         """16 kHz PCM16 → this protocol's input audio (whole utterances)."""
         return pcm16k
 
-    frame_bytes = FRAME_16K
-
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and start the conversation; sets ``session_id``."""
@@ -122,6 +121,16 @@ class Edge(abc.ABC):
     @abc.abstractmethod
     async def send(self, frame: bytes) -> None:
         """Send one 20 ms frame of encoded audio."""
+
+    def listen(self, ws: websockets.ClientConnection, handle: Callable[[Any], None]) -> None:
+        """Pass each JSON message of ``ws`` to ``handle`` until the socket closes."""
+
+        async def read() -> None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    handle(json.loads(raw))
+
+        self._tasks.append(asyncio.create_task(read()))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -137,16 +146,13 @@ class NativeEdge(Edge):
         if first.get("type") != "connected":
             raise ConnectionError(f"native: {first}")
         self.session_id = first["conversation_id"]
-        self._tasks.append(asyncio.create_task(self._read()))
+        self.listen(self.ws, self._on)
 
-    async def _read(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in self.ws:
-                event = json.loads(raw)
-                if event["type"] == "audio":
-                    self.heard.add_audio(len(base64.b64decode(event["audio"])) / 32_000)
-                elif event["type"] == "agent_turn_end":
-                    self.heard.end_turn()
+    def _on(self, event: dict[str, Any]) -> None:
+        if event["type"] == "audio":
+            self.heard.add_audio(len(base64.b64decode(event["audio"])) / 32_000)
+        elif event["type"] == "agent_turn_end":
+            self.heard.end_turn()
 
     async def send(self, frame: bytes) -> None:
         await self.ws.send(json.dumps({"type": "audio", "audio": base64.b64encode(frame).decode()}))
@@ -214,16 +220,13 @@ class RealtimeEdge(Edge):
                 raise ConnectionError(f"realtime: {event}")
             if event["type"] == "conversation.created":
                 self.session_id = event["conversation"]["id"]
-        self._tasks.append(asyncio.create_task(self._read()))
+        self.listen(self.ws, self._on)
 
-    async def _read(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in self.ws:
-                event = json.loads(raw)
-                if event["type"] == "response.output_audio.delta":
-                    self.heard.add_audio(len(base64.b64decode(event["delta"])) / 48_000)
-                elif event["type"] == "response.done":
-                    self.heard.end_turn()
+    def _on(self, event: dict[str, Any]) -> None:
+        if event["type"] == "response.output_audio.delta":
+            self.heard.add_audio(len(base64.b64decode(event["delta"])) / 48_000)
+        elif event["type"] == "response.done":
+            self.heard.end_turn()
 
     async def send(self, frame: bytes) -> None:
         event = {"type": "input_audio_buffer.append", "audio": base64.b64encode(frame).decode()}
@@ -260,7 +263,7 @@ class TwilioEdge(Edge):
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         }
         await self._send("start", start=start)
-        self._tasks.append(asyncio.create_task(self._read()))
+        self.listen(self.ws, self._on)
         self.session_id = await self._find_session()
 
     async def _find_session(self) -> str:
@@ -280,23 +283,20 @@ class TwilioEdge(Edge):
         message = {"event": event, "sequenceNumber": str(self._seq), **body}
         await self.ws.send(json.dumps({**message, "streamSid": self.stream_sid}))
 
-    async def _read(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in self.ws:
-                msg = json.loads(raw)
-                now = time.monotonic()
-                if msg["event"] == "media":
-                    seconds = len(base64.b64decode(msg["media"]["payload"])) / 8000
-                    self.heard.add_audio(seconds)
-                    self._played_until = max(self._played_until, now) + seconds
-                elif msg["event"] == "mark":
-                    name = msg["mark"]["name"]
-                    if ":end:" in name:
-                        self.heard.end_turn()
-                    delay = max(0.0, self._played_until - now)
-                    self._tasks.append(asyncio.create_task(self._echo(name, delay)))
-                elif msg["event"] == "clear":
-                    self._played_until = now
+    def _on(self, msg: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if msg["event"] == "media":
+            seconds = len(base64.b64decode(msg["media"]["payload"])) / 8000
+            self.heard.add_audio(seconds)
+            self._played_until = max(self._played_until, now) + seconds
+        elif msg["event"] == "mark":
+            name = msg["mark"]["name"]
+            if ":end:" in name:
+                self.heard.end_turn()
+            delay = max(0.0, self._played_until - now)
+            self._tasks.append(asyncio.create_task(self._echo(name, delay)))
+        elif msg["event"] == "clear":
+            self._played_until = now
 
     async def _echo(self, name: str, delay: float) -> None:
         await asyncio.sleep(delay)
