@@ -27,8 +27,7 @@ import httpx
 import websockets
 
 from parley.audio.levels import speech_bounds_ms
-from parley.audio.pcm import VAD_FRAME_BYTES, silence
-from parley.core.events import SAMPLE_RATE
+from parley.audio.pcm import SAMPLE_RATE, VAD_FRAME_BYTES, silence
 from parley.errors import ParleyError
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeServerEvent
 
+from parley.core.agent import AgentConfig
 from parley.core.events import (
     AgentTurnEnd,
     AgentTurnStart,
@@ -41,14 +42,13 @@ from parley.core.events import (
     TextIn,
     ToolCallOut,
     ToolResultIn,
-    ToolSpec,
     TranscriptOut,
     TruncateIn,
     UserTurnDropped,
 )
-from parley.core.session import AgentConfig
 from parley.protocols.openai_realtime import RealtimeProtocol
 from parley.protocols.openai_realtime.client_events import BETA_EVENTS, GA_EVENTS
+from parley.providers.llm.base import ToolSpec
 
 VOICE = "en_US-joe-medium"
 AGENT = AgentConfig(agent_id="agt_demo", system_prompt="Be brief.", voice_id=VOICE)

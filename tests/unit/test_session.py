@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from parley.core.agent import AgentConfig, EngineConfig, SessionModels
 from parley.core.events import (
     AgentTurnEnd,
     AudioIn,
@@ -36,9 +37,6 @@ from parley.core.session import (
     IDLE_GOODBYE,
     IDLE_PROMPT,
     MAX_TURNS_GOODBYE,
-    AgentConfig,
-    EngineConfig,
-    SessionModels,
     VoiceSession,
 )
 from parley.testing.fakes import LoudnessVAD, ManualClock, ScriptedLLM, ScriptedSTT, ToneTTS

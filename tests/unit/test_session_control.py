@@ -27,13 +27,12 @@ from parley.core.events import (
     TextIn,
     ToolCallOut,
     ToolResultIn,
-    ToolSpec,
     TranscriptOut,
     TruncateIn,
     UserTurnDropped,
 )
 from parley.core.records import ToolCallRecord
-from parley.providers.llm.base import ToolCall
+from parley.providers.llm.base import ToolCall, ToolSpec
 from parley.testing.fakes import ScriptedLLM, ScriptedSTT
 
 from .test_session import LONG_REPLY, LOUD, QUIET, Harness, _talking

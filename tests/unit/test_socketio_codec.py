@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parley.core.agent import AgentConfig
 from parley.core.events import (
     CONTROL_ACTIONS,
     AgentTurnEnd,
@@ -36,7 +37,6 @@ from parley.core.events import (
     TranscriptOut,
     UserTurnDropped,
 )
-from parley.core.session import AgentConfig
 from parley.core.turns import TurnConfig
 from parley.errors import ParleyError
 from parley.protocols.socketio import (

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parley.audio.pcm import VAD_FRAME_BYTES, VAD_FRAME_SAMPLES
-from parley.core.events import SAMPLE_RATE
-
-FRAME_MS = VAD_FRAME_SAMPLES / SAMPLE_RATE * 1000.0
+from parley.audio.pcm import FRAME_MS, VAD_FRAME_BYTES, VAD_FRAME_SAMPLES
 
 
 def frame_levels_db(pcm: bytes) -> np.ndarray:

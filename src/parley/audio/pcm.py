@@ -7,10 +7,14 @@ import numpy.typing as npt
 
 from parley.errors import AudioError
 
+SAMPLE_RATE = 16_000
+"""Sample rate of all audio inside the engine, in Hz (protocols resample at the edge)."""
 BYTES_PER_SAMPLE = 2
 VAD_FRAME_SAMPLES = 512
 """Samples per VAD frame: 32 ms at 16 kHz."""
 VAD_FRAME_BYTES = VAD_FRAME_SAMPLES * BYTES_PER_SAMPLE
+FRAME_MS = VAD_FRAME_SAMPLES / SAMPLE_RATE * 1000.0
+"""Duration of one VAD frame (32 ms): the unit of turn-taking thresholds."""
 
 
 def check_pcm16(data: bytes) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from parley.audio.pcm import SAMPLE_RATE
 from parley.audio.resample import resample_pcm16
-from parley.core.events import SAMPLE_RATE
 from parley.errors import AudioError
 
 _DTYPES = {1: "u1", 2: "<i2", 4: "<i4"}

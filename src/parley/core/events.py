@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SAMPLE_RATE = 16_000
-"""Sample rate of all audio inside the engine, in Hz."""
+from parley.audio.pcm import SAMPLE_RATE
+from parley.providers.llm.base import ToolChoice
 
 ControlAction = Literal["interrupt", "start_listening", "stop_listening", "pause", "resume"]
 CONTROL_ACTIONS: tuple[ControlAction, ...] = (
@@ -34,19 +34,6 @@ class AudioIn:
     """A chunk of the user's microphone audio (PCM16 LE, 16 kHz, mono)."""
 
     pcm: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    """A function the agent may call: JSON-schema ``parameters`` (OpenAI form)."""
-
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
-
-
-ToolChoice = str
-"""``"auto"``, ``"none"``, ``"required"`` or the name of one tool (that tool is called)."""
 
 
 @dataclass(frozen=True, slots=True)

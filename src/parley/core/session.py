@@ -22,14 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
-from parley.audio.pcm import FrameSplitter, duration_ms
+from parley.audio.pcm import FRAME_MS, SAMPLE_RATE, FrameSplitter, duration_ms
+from parley.core.agent import AgentConfig, EngineConfig, SessionModels, SessionObserver
 from parley.core.clock import Clock
 from parley.core.context import ConversationContext
 from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
 from parley.core.events import (
-    SAMPLE_RATE,
     AgentTurnEnd,
     AgentTurnStart,
     AgentTurnStatus,
@@ -58,9 +58,7 @@ from parley.core.events import (
     SpeechStopped,
     TextIn,
     ToolCallOut,
-    ToolChoice,
     ToolResultIn,
-    ToolSpec,
     TranscriptOut,
     TruncateIn,
     UserTurnDropped,
@@ -69,19 +67,14 @@ from parley.core.metrics import TurnTimeline
 from parley.core.records import ToolCallRecord, TurnRecord
 from parley.core.speaker import AgentSpeaker, ClauseMark, heard_text
 from parley.core.turns import (
-    FRAME_MS,
     EndOfTurn,
     Speculate,
     SpeechResumed,
     SpeechStart,
-    TurnConfig,
     TurnDetector,
     TurnSignal,
 )
-from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall
-from parley.providers.stt.base import SpeechToText
-from parley.providers.tts.base import TextToSpeech
-from parley.providers.vad.base import VoiceActivityDetector
+from parley.providers.llm.base import ChatMessage, ToolCall, ToolChoice
 
 log = logging.getLogger(__name__)
 
@@ -94,74 +87,6 @@ MIN_COMMIT_MS = 100.0
 """A committed user turn needs at least this much audio."""
 PAST_TURNS_KEPT = 16
 """Agent turns whose clause timing is kept, so a client can still truncate them."""
-
-
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    """What the engine needs to know about the agent it plays."""
-
-    agent_id: str
-    system_prompt: str
-    voice_id: str
-    first_message: str | None = None
-    language: str = "en"
-    max_turns: int = 50
-    turns: TurnConfig = field(default_factory=TurnConfig)
-    idle_timeout_ms: float = 15000.0
-    """User silence after the agent finished before it checks in; 0 disables."""
-    idle_prompts: int = 2
-    tools: tuple[ToolSpec, ...] = ()
-    """Functions the agent may call; the client runs them (``tool_call``)."""
-    tool_choice: ToolChoice = "auto"
-    turn_detection: bool = True
-    """The server ends user turns from voice activity (and detects barge-in). False:
-    only :class:`~parley.core.events.CommitIn` ends a user turn."""
-    auto_respond: bool = True
-    """Answer every user turn at once; False: wait for a
-    :class:`~parley.core.events.RespondIn`."""
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Engine knobs shared by all sessions of a server."""
-
-    llm_max_tokens: int = 96
-    llm_temperature: float = 0.3
-    history_messages: int = 12
-    poll_interval_s: float = 0.02
-    preroll_ms: float = 320.0
-    max_utterance_ms: float = 28_000.0
-    output_lead_ms: float = 500.0
-    """How far agent audio is sent ahead of real-time playback."""
-    speculative_reply: bool = True
-    """Start the LLM and TTS on the speculative transcript during the end-of-turn
-    silence; the audio is released at end of turn, or dropped if the user goes on."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionModels:
-    """The models one session uses: shared STT/LLM/TTS, its own VAD state."""
-
-    stt: SpeechToText
-    llm: LanguageModel
-    tts: TextToSpeech
-    vad: VoiceActivityDetector
-
-
-class SessionObserver(Protocol):
-    """Receives finished turns and the end of the session (storage implements this)."""
-
-    async def on_turn(self, record: TurnRecord) -> None: ...
-
-    async def on_turn_truncated(self, turn_id: str, text: str) -> None:
-        """A finished agent turn was heard only up to ``text`` (the client truncated it)."""
-        ...
-
-    async def on_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
-        """The client's result of a tool call that stored agent turn ``turn_id`` made."""
-        ...
-
-    async def on_end(self, reason: EndReason) -> None: ...
 
 
 class _Stage(Enum):

@@ -13,11 +13,11 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from parley.audio.pcm import duration_ms
+from parley.audio.pcm import SAMPLE_RATE, duration_ms
 from parley.audio.resample import StreamResampler
 from parley.core.clauses import ClauseAggregator, speakable
 from parley.core.clock import Clock
-from parley.core.events import SAMPLE_RATE, AudioOut, ServerEvent, TranscriptOut
+from parley.core.events import AudioOut, ServerEvent, TranscriptOut
 from parley.core.metrics import TurnTimeline
 from parley.providers.tts.base import TextToSpeech, Voice
 

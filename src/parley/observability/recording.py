@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parley.core.events import SAMPLE_RATE
+from parley.audio.pcm import SAMPLE_RATE
 
 
 class SessionRecorder:

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from parley.audio.pcm import check_pcm16
+from parley.audio.pcm import FRAME_MS, SAMPLE_RATE, check_pcm16
 from parley.audio.resample import StreamResampler
+from parley.core.agent import AgentConfig
 from parley.core.events import (
-    SAMPLE_RATE,
     AgentTurnEnd,
     AgentTurnStart,
     AudioIn,
@@ -43,8 +43,6 @@ from parley.core.events import (
     TranscriptOut,
     UserTurnDropped,
 )
-from parley.core.session import AgentConfig
-from parley.core.turns import FRAME_MS
 from parley.errors import AudioError, ParleyError, ValidationError
 
 NAMESPACE = "/v1/audio/agent"

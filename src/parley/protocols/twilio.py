@@ -29,9 +29,8 @@ import soxr
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from parley.audio.g711 import mulaw_to_pcm16, pcm16_to_mulaw
-from parley.audio.pcm import duration_ms
+from parley.audio.pcm import SAMPLE_RATE, duration_ms
 from parley.core.events import (
-    SAMPLE_RATE,
     AgentTurnEnd,
     AgentTurnStart,
     AudioIn,

@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from parley.audio.pcm import FRAME_MS
+from parley.core.agent import AgentConfig, EngineConfig, SessionModels
 from parley.core.clock import SystemClock
 from parley.core.events import (
     AudioIn,
@@ -23,11 +25,10 @@ from parley.core.events import (
     EndReason,
     ErrorOut,
     ServerEvent,
-    ToolSpec,
 )
 from parley.core.records import TurnRecord
-from parley.core.session import AgentConfig, EngineConfig, SessionModels, VoiceSession
-from parley.core.turns import FRAME_MS, TurnConfig
+from parley.core.session import VoiceSession
+from parley.core.turns import TurnConfig
 from parley.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -38,6 +39,7 @@ from parley.errors import (
     ValidationError,
 )
 from parley.observability.recording import SessionRecorder
+from parley.providers.llm.base import ToolSpec
 from parley.server.auth import authenticate, check_rate
 from parley.server.sessions import hash_token
 from parley.server.state import LiveSession, ServerState, Transport

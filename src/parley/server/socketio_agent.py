@@ -21,8 +21,8 @@ from urllib.parse import parse_qs
 import socketio  # type: ignore[import-untyped]
 from fastapi import FastAPI
 
+from parley.core.agent import AgentConfig
 from parley.core.events import EndReason, ErrorOut, ServerEvent
-from parley.core.session import AgentConfig
 from parley.errors import (
     AuthenticationError,
     InternalError,

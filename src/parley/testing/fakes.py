@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
-from parley.core.events import ToolChoice, ToolSpec
-from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall
+from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall, ToolChoice, ToolSpec
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech, Voice
 from parley.providers.vad.base import VoiceActivityDetector

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from typing import Literal
 
 from parley.audio.g711 import alaw_to_pcm16, mulaw_to_pcm16, pcm16_to_alaw, pcm16_to_mulaw
-from parley.audio.pcm import check_pcm16
+from parley.audio.pcm import SAMPLE_RATE, check_pcm16
 from parley.audio.resample import StreamResampler
-from parley.core.events import SAMPLE_RATE
 
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 """A wire format by its GA name."""

@@ -10,8 +10,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from parley.core.agent import AgentConfig
 from parley.core.events import ClientEvent, ErrorOut
-from parley.core.session import AgentConfig
 from parley.protocols.openai_realtime.audio import InputAudio
 from parley.protocols.openai_realtime.errors import INVALID_REQUEST
 from parley.protocols.openai_realtime.items import Item, ItemList

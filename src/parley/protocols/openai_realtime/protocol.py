@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
+from parley.core.agent import AgentConfig
 from parley.core.events import ServerEvent
-from parley.core.session import AgentConfig
 from parley.protocols.openai_realtime.conversation import Action, Conversation, random_id
 from parley.protocols.openai_realtime.inbound import ClientEvents
 from parley.protocols.openai_realtime.items import ItemList

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from parley.audio.pcm import duration_ms
-from parley.core.events import SAMPLE_RATE, RespondIn, ToolCallOut
+from parley.audio.pcm import SAMPLE_RATE, duration_ms
+from parley.core.events import RespondIn, ToolCallOut
 from parley.protocols.openai_realtime.audio import (
     BETA_NAMES,
     AudioFormat,

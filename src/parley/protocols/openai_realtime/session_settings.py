@@ -9,8 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from parley.core.events import ToolSpec
-from parley.core.session import AgentConfig
+from parley.core.agent import AgentConfig
 from parley.protocols.openai_realtime.audio import (
     BETA_NAMES,
     FROM_BETA,
@@ -26,6 +25,7 @@ from parley.protocols.openai_realtime.client_events import (
     TurnDetectionParam,
 )
 from parley.protocols.openai_realtime.errors import RealtimeError
+from parley.providers.llm.base import ToolSpec
 
 OPENAI_VOICES = frozenset(
     {"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"}

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
-
-from parley.core.events import ToolChoice, ToolSpec
 
 
 class ChatMessage(TypedDict):
@@ -18,6 +16,19 @@ class ChatMessage(TypedDict):
     content: str
     tool_calls: NotRequired[list[dict[str, Any]]]
     tool_call_id: NotRequired[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the agent may call: JSON-schema ``parameters`` (OpenAI form)."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+ToolChoice = str
+"""``"auto"``, ``"none"``, ``"required"`` or the name of one tool (that tool is called)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from parley.core.events import ToolChoice, ToolSpec
 from parley.errors import ProviderUnavailableError
 from parley.providers._threads import ModelWorker
-from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall
+from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall, ToolChoice, ToolSpec
 from parley.providers.llm.tool_calls import (
     CallSniffer,
     active_tools,

@@ -13,8 +13,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from parley.core.events import ToolChoice, ToolSpec
-from parley.providers.llm.base import ChatMessage, ToolCall
+from parley.providers.llm.base import ChatMessage, ToolCall, ToolChoice, ToolSpec
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 

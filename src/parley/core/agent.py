@@ -1,0 +1,84 @@
+"""What a session is told about the agent it plays, the engine's knobs, the models it
+uses, and who hears about its finished turns. Protocol codecs and the server import
+these; none of them needs the session itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from parley.core.events import EndReason
+from parley.core.records import TurnRecord
+from parley.core.turns import TurnConfig
+from parley.providers.llm.base import LanguageModel, ToolChoice, ToolSpec
+from parley.providers.stt.base import SpeechToText
+from parley.providers.tts.base import TextToSpeech
+from parley.providers.vad.base import VoiceActivityDetector
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """What the engine needs to know about the agent it plays."""
+
+    agent_id: str
+    system_prompt: str
+    voice_id: str
+    first_message: str | None = None
+    language: str = "en"
+    max_turns: int = 50
+    turns: TurnConfig = field(default_factory=TurnConfig)
+    idle_timeout_ms: float = 15000.0
+    """User silence after the agent finished before it checks in; 0 disables."""
+    idle_prompts: int = 2
+    tools: tuple[ToolSpec, ...] = ()
+    """Functions the agent may call; the client runs them (``tool_call``)."""
+    tool_choice: ToolChoice = "auto"
+    turn_detection: bool = True
+    """The server ends user turns from voice activity (and detects barge-in). False:
+    only :class:`~parley.core.events.CommitIn` ends a user turn."""
+    auto_respond: bool = True
+    """Answer every user turn at once; False: wait for a
+    :class:`~parley.core.events.RespondIn`."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Engine knobs shared by all sessions of a server."""
+
+    llm_max_tokens: int = 96
+    llm_temperature: float = 0.3
+    history_messages: int = 12
+    poll_interval_s: float = 0.02
+    preroll_ms: float = 320.0
+    max_utterance_ms: float = 28_000.0
+    output_lead_ms: float = 500.0
+    """How far agent audio is sent ahead of real-time playback."""
+    speculative_reply: bool = True
+    """Start the LLM and TTS on the speculative transcript during the end-of-turn
+    silence; the audio is released at end of turn, or dropped if the user goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionModels:
+    """The models one session uses: shared STT/LLM/TTS, its own VAD state."""
+
+    stt: SpeechToText
+    llm: LanguageModel
+    tts: TextToSpeech
+    vad: VoiceActivityDetector
+
+
+class SessionObserver(Protocol):
+    """Receives finished turns and the end of the session (storage implements this)."""
+
+    async def on_turn(self, record: TurnRecord) -> None: ...
+
+    async def on_turn_truncated(self, turn_id: str, text: str) -> None:
+        """A finished agent turn was heard only up to ``text`` (the client truncated it)."""
+        ...
+
+    async def on_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
+        """The client's result of a tool call that stored agent turn ``turn_id`` made."""
+        ...
+
+    async def on_end(self, reason: EndReason) -> None: ...
