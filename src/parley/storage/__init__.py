@@ -1,23 +1,19 @@
-"""Persistence: SQLAlchemy models, packaged Alembic migrations and repositories.
+"""Persistence: SQLAlchemy models, packaged Alembic migrations and one repository
+module per aggregate (``keys``, ``agents``, ``sessions``).
 
 Callers use :class:`Database` and the repositories, which return frozen records.
 """
 
+from parley.storage.agents import AgentRecord, AgentRepository, AgentStatus
 from parley.storage.db import Database, run_migrations, sync_url
 from parley.storage.ids import new_id
-from parley.storage.repositories import (
-    AgentRecord,
-    AgentRepository,
-    AgentStatus,
-    ApiKeyRecord,
-    ApiKeyRepository,
-    KeyKind,
+from parley.storage.keys import ApiKeyRecord, ApiKeyRepository, KeyKind, hash_api_key
+from parley.storage.sessions import (
     SessionRecord,
     SessionRepository,
     SessionStatus,
     StoredTurn,
     TokenProblem,
-    hash_api_key,
 )
 
 __all__ = [
