@@ -33,12 +33,8 @@ from parley.core.events import (
     TranscriptOut,
 )
 from parley.core.records import TurnRecord
-from parley.core.session import (
-    IDLE_GOODBYE,
-    IDLE_PROMPT,
-    MAX_TURNS_GOODBYE,
-    VoiceSession,
-)
+from parley.core.session import VoiceSession
+from parley.core.upkeep import IDLE_GOODBYE, IDLE_PROMPT, MAX_TURNS_GOODBYE
 from parley.testing.fakes import LoudnessVAD, ManualClock, ScriptedLLM, ScriptedSTT, ToneTTS
 
 FRAME = 0.032
@@ -493,9 +489,8 @@ async def test_close_cancels_the_running_turn_and_ignores_later_input() -> None:
     assert cut.interrupted and cut.text and LONG_REPLY.startswith(cut.text)
     assert h.session.ended == "client"
     await h.settle()
-    poller = h.session._poller
-    assert poller is not None and poller.done(), "no task is left running"
-    assert h.session._response is None and h.session._stt_task is None
+    assert not h.session._tasks, "no task is left running (turn poller, prefill)"
+    assert h.session.exchanges.current is None and h.session._stt_task is None
     before = len(h.events)
     await h.session.handle(TextIn("anyone there?"))
     await h.session.close("error")

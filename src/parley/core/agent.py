@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from parley.core.events import EndReason
+from parley.core.hooks import CLIENT_TOOLS, ToolRunner, TurnHook
 from parley.core.records import TurnRecord
 from parley.core.turns import TurnConfig
 from parley.providers.llm.base import LanguageModel, ToolChoice, ToolSpec
@@ -82,3 +83,12 @@ class SessionObserver(Protocol):
         ...
 
     async def on_end(self, reason: EndReason) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLayer:
+    """The agent-layer parts of one session (see :mod:`parley.core.hooks`): hooks called
+    on every turn, in order, and who runs tool calls. Empty: a plain voice pipeline."""
+
+    hooks: tuple[TurnHook, ...] = ()
+    tools: ToolRunner = CLIENT_TOOLS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _ms(end: float | None, start: float | None) -> float | None:
@@ -25,9 +25,12 @@ class TurnTimeline:
     first_tts_audio: float | None = None
     first_audio_sent: float | None = None
     turn_end: float | None = None
+    hooks: dict[str, float] = field(default_factory=dict)
+    """Milliseconds spent in each agent-layer hook (``hook:<name>``) during the turn."""
 
     def latency_ms(self) -> dict[str, float | None]:
-        """Stage durations and voice-to-voice latency in ms, as sent in ``metrics``."""
+        """Stage durations and voice-to-voice latency in ms, as sent in ``metrics``
+        (plus the time of each hook that ran)."""
         return {
             "endpointing": _ms(self.end_of_turn, self.speech_end),
             "stt": _ms(self.stt_done, self.stt_start),
@@ -40,4 +43,5 @@ class TurnTimeline:
             "first_audio_sent": _ms(self.first_audio_sent, self.end_of_turn),
             "voice_to_voice": _ms(self.first_audio_sent, self.speech_end),
             "agent_turn": _ms(self.turn_end, self.llm_start),
+            **self.hooks,
         }

@@ -18,11 +18,15 @@ from parley.audio.resample import StreamResampler
 from parley.core.clauses import ClauseAggregator, speakable
 from parley.core.clock import Clock
 from parley.core.events import AudioOut, ServerEvent, TranscriptOut
+from parley.core.hooks import ClauseOutcome
 from parley.core.metrics import TurnTimeline
 from parley.providers.tts.base import TextToSpeech, Voice
 
 OUT_CHUNK_BYTES = 8000
 """Agent audio goes out in pieces of at most 250 ms."""
+
+ClauseReview = Callable[[str], Awaitable[ClauseOutcome]]
+"""Decides what is spoken of each clause before it goes to TTS (the clause hooks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class AgentSpeaker:
         lead_ms: float,
         playout_delay_ms: float = 100.0,
         release: asyncio.Event | None = None,
+        review: ClauseReview | None = None,
     ) -> None:
         self.turn_id = turn_id
         self._tts, self._voice, self._emit, self._clock = tts, voice, emit, clock
@@ -84,7 +89,15 @@ class AgentSpeaker:
         """Audio is prepared but held until this is set (a speculative reply)."""
         self._lead_ms = lead_ms
         self._playout_delay_ms = playout_delay_ms
+        self._review = review
         self.generated: list[str] = []
+        """The reply's text as it came (the LLM's tokens)."""
+        self.planned: list[str] = []
+        """The clauses to speak, after review."""
+        self.altered = False
+        """A review replaced or dropped some clause: ``generated`` is not what is said."""
+        self.cut_short = False
+        """A review ended the reply early: nothing after ``planned`` is said."""
         self.marks: list[ClauseMark] = []
         self.sent_ms = 0.0
         self.seq = 0
@@ -127,9 +140,18 @@ class AgentSpeaker:
         return " ".join(m.text for m in self.marks)
 
     def unheard(self) -> str:
-        """Generated text the user has not heard yet (to resume after a false interruption)."""
-        generated = speakable("".join(self.generated)).split()
-        return " ".join(generated[len(self.heard().split()) :])
+        """Text of the reply the user has not heard yet (to resume after a false
+        interruption)."""
+        source = " ".join(self.planned) if self.cut_short else "".join(self.generated)
+        words = speakable(source).split()
+        return " ".join(words[len(self.heard().split()) :])
+
+    def said(self) -> str:
+        """The reply as the conversation should remember it: the model's own words (so
+        its prompt cache stays valid), unless a review changed what was spoken."""
+        if self.altered:
+            return " ".join(self.planned)
+        return "".join(self.generated)
 
     def pause(self) -> None:
         """Output was frozen (control ``pause``)."""
@@ -185,15 +207,32 @@ class AgentSpeaker:
                 await tts_idle.wait()
                 for clause in aggregator.push(token):
                     await self._queue_clause(out, clause)
-            for clause in aggregator.flush():
-                await self._queue_clause(out, clause)
+                if self.cut_short:
+                    break
+            else:
+                for clause in aggregator.flush():
+                    await self._queue_clause(out, clause)
         finally:
             await out.put(None)
+            close = getattr(tokens, "aclose", None)
+            if self.cut_short and close is not None:
+                await close()  # stop the model: nothing more of it is said
 
     async def _queue_clause(self, out: asyncio.Queue[str | None], clause: str) -> None:
+        if self.cut_short:
+            return
+        text: str | None = clause
+        if self._review is not None:
+            outcome = await self._review(clause)
+            self.altered = self.altered or outcome.text != clause
+            self.cut_short = outcome.final
+            text = outcome.text and speakable(outcome.text)
+        if not text:
+            return
         if self.timeline.first_clause is None:
             self.timeline.first_clause = self._clock.now()
-        await out.put(clause)
+        self.planned.append(text)
+        await out.put(text)
 
     async def _synthesize(
         self,
@@ -245,3 +284,34 @@ class AgentSpeaker:
             self.timeline.first_audio_sent = self._first_sent_at
         self.seq += 1
         self.sent_ms += duration_ms(chunk, SAMPLE_RATE)
+
+
+class TokenFeed:
+    """A reply's token stream that may start before its source is known: a filler line
+    can be said while a hook holds the turn, then the reply's own tokens follow."""
+
+    def __init__(self) -> None:
+        self._items: asyncio.Queue[str | AsyncIterator[str] | None] = asyncio.Queue()
+
+    def say(self, line: str) -> None:
+        """Speak ``line`` first (a whole clause)."""
+        self._items.put_nowait(line.strip() + " ")
+
+    def then(self, source: AsyncIterator[str] | None) -> None:
+        """The reply's tokens (None: the reply ends after what was said)."""
+        self._items.put_nowait(source)
+
+    async def stream(self) -> AsyncIterator[str]:
+        """The tokens, as they come."""
+        while (item := await self._items.get()) is not None:
+            if isinstance(item, str):
+                yield item
+                continue
+            try:
+                async for token in item:
+                    yield token
+            finally:
+                close = getattr(item, "aclose", None)
+                if close is not None:
+                    await close()
+            return

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 import numpy as np
 
 from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall, ToolChoice, ToolSpec
-from parley.providers.stt.base import SpeechToText
+from parley.providers.stt.base import SpeechToText, Transcript
 from parley.providers.tts.base import TextToSpeech, Voice
 from parley.providers.vad.base import VoiceActivityDetector
 
@@ -69,12 +69,12 @@ class ScriptedSTT(SpeechToText):
         self.calls: list[bytes] = []
         self.gate: asyncio.Event | None = None
 
-    async def transcribe(self, pcm: bytes, *, language: str = "en") -> str:
+    async def transcribe(self, pcm: bytes, *, language: str = "en") -> Transcript:
         index = len(self.calls)
         self.calls.append(pcm)
         if self.gate is not None:
             await self.gate.wait()
-        return self.texts[min(index, len(self.texts) - 1)]
+        return Transcript(self.texts[min(index, len(self.texts) - 1)], language=language)
 
 
 class ScriptedLLM(LanguageModel):

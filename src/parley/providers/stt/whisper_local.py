@@ -11,7 +11,7 @@ import numpy as np
 from parley.audio.pcm import pcm16_to_float32
 from parley.errors import ProviderUnavailableError
 from parley.providers._threads import ModelWorker
-from parley.providers.stt.base import SpeechToText
+from parley.providers.stt.base import SpeechToText, Transcript
 
 FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
 WINDOW_STEP_FRAMES = 100
@@ -129,8 +129,11 @@ class WhisperSTT(SpeechToText):
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
-    async def transcribe(self, pcm: bytes, *, language: str = "en") -> str:
-        return await self._worker.run(lambda: self._transcribe_sync(pcm, language))
+    async def transcribe(self, pcm: bytes, *, language: str = "en") -> Transcript:
+        text = await self._worker.run(lambda: self._transcribe_sync(pcm, language))
+        if self.multilingual:
+            return Transcript(text, language=language)
+        return Transcript(text, language="en", language_probability=1.0)
 
     def close(self) -> None:
         self._worker.shutdown()

@@ -1,0 +1,247 @@
+"""The seams of the agent layer: what the engine asks before it answers and speaks.
+
+The voice engine (ears and mouth) calls these; content policies, knowledge retrieval
+and server-side tools implement them elsewhere, and the server's app factory wires
+them per session. With no hooks and the client tool runner the engine behaves as a
+plain voice pipeline.
+
+- :class:`TurnHook`, called in order for every turn:
+  - :meth:`TurnHook.on_user_turn` when a user turn is committed: allow it, rewrite its
+    text, answer it with a fixed reply instead of the LLM, or hold it while something
+    runs (a filler phrase is spoken if that takes long);
+  - :meth:`TurnHook.on_speculative_transcript` during the end-of-turn silence, to start
+    work early (it must not block);
+  - :meth:`TurnHook.on_context` before each LLM call, to change the messages (e.g. add
+    retrieved passages);
+  - :meth:`TurnHook.on_clause` before each agent clause goes to TTS: allow, replace or
+    drop it; nothing reaches the speaker that a hook would block.
+- :class:`ToolRunner`: which tool calls the server runs itself, and how.
+
+Every hook's time goes into the turn's metrics (``hook:<name>`` in ``latency_ms``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from parley.providers.llm.base import ChatMessage, ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInfo:
+    """Which turn a hook is asked about."""
+
+    session_id: str
+    agent_id: str
+    turn_id: str
+    language: str = "en"
+
+
+# ---------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Go on unchanged."""
+
+
+ALLOW = Allow()
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """Use ``text`` as the user's words from here on (what the LLM, the client and
+    storage see), e.g. with personal data redacted."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Reply with ``text`` instead of asking the LLM."""
+
+    text: str
+
+
+UserTurnVerdict = Allow | Rewrite | Answer
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Wait for ``verdict`` before going on; if it takes longer than ``filler_after_ms``,
+    the agent says ``filler`` meanwhile (once per turn)."""
+
+    verdict: Awaitable[UserTurnVerdict]
+    filler: str | None = None
+    filler_after_ms: float = 300.0
+
+
+UserTurnDecision = UserTurnVerdict | Hold
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """Speak ``text`` instead of the clause; with ``final`` the rest of the reply is
+    dropped (the reply ends with this text)."""
+
+    text: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Do not speak the clause."""
+
+
+ClauseDecision = Allow | Replace | Drop
+
+
+class TurnHook:
+    """One agent-layer component that looks at every turn. Override what you need; the
+    defaults change nothing. Hooks are made per session, so they may keep state."""
+
+    name: str = "hook"
+
+    async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
+        """A user turn with ``text`` was committed (or is about to be, speculatively)."""
+        return ALLOW
+
+    def on_speculative_transcript(self, turn: TurnInfo, text: str) -> None:
+        """The user paused after saying ``text``; the turn may end soon. Start slow work
+        here (in a task); do not block."""
+
+    async def on_context(self, turn: TurnInfo, messages: list[ChatMessage]) -> list[ChatMessage]:
+        """The messages about to be sent to the LLM; return the ones to send."""
+        return messages
+
+    async def on_clause(self, turn: TurnInfo, clause: str) -> ClauseDecision:
+        """An agent clause is about to be synthesized."""
+        return ALLOW
+
+
+# ---------------------------------------------------------------- running them
+
+
+@dataclass(frozen=True, slots=True)
+class Filler:
+    """Say this while the user turn is held."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserTurnOutcome:
+    """What the hooks decided about a user turn: its (maybe rewritten) text, and the
+    fixed reply if one replaces the LLM."""
+
+    text: str
+    answer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClauseOutcome:
+    """What to speak of a clause (None: nothing), and whether the reply ends here."""
+
+    text: str | None
+    final: bool = False
+
+
+Timings = dict[str, float]
+"""Milliseconds spent in each hook during one turn, by ``hook:<name>``."""
+
+
+def _took(timings: Timings, hook: TurnHook, since: float) -> None:
+    key = f"hook:{hook.name}"
+    ms = (time.perf_counter() - since) * 1000.0
+    timings[key] = round(timings.get(key, 0.0) + ms, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class HookChain:
+    """Runs a session's hooks in order, adding each hook's time to the turn's
+    ``timings``."""
+
+    hooks: Sequence[TurnHook] = ()
+
+    async def user_turn(
+        self, turn: TurnInfo, text: str, timings: Timings
+    ) -> AsyncIterator[Filler | UserTurnOutcome]:
+        """Yield a :class:`Filler` if a held hook takes long, then the outcome."""
+        filler_said = False
+        for hook in self.hooks:
+            started = time.perf_counter()
+            decision = await hook.on_user_turn(turn, text)
+            if isinstance(decision, Hold):
+                pending = asyncio.ensure_future(decision.verdict)
+                try:
+                    done, _ = await asyncio.wait({pending}, timeout=decision.filler_after_ms / 1e3)
+                    if not done and decision.filler and not filler_said:
+                        filler_said = True
+                        yield Filler(decision.filler)
+                    verdict = await pending
+                finally:
+                    pending.cancel()
+            else:
+                verdict = decision
+            _took(timings, hook, started)
+            if isinstance(verdict, Answer):
+                yield UserTurnOutcome(text, verdict.text)
+                return
+            if isinstance(verdict, Rewrite):
+                text = verdict.text
+        yield UserTurnOutcome(text)
+
+    def speculative_transcript(self, turn: TurnInfo, text: str, timings: Timings) -> None:
+        """Tell every hook the user paused after ``text``."""
+        for hook in self.hooks:
+            started = time.perf_counter()
+            hook.on_speculative_transcript(turn, text)
+            _took(timings, hook, started)
+
+    async def context(
+        self, turn: TurnInfo, messages: list[ChatMessage], timings: Timings
+    ) -> list[ChatMessage]:
+        """The messages for the LLM after every hook had its say."""
+        for hook in self.hooks:
+            started = time.perf_counter()
+            messages = await hook.on_context(turn, messages)
+            _took(timings, hook, started)
+        return messages
+
+    async def clause(self, turn: TurnInfo, clause: str, timings: Timings) -> ClauseOutcome:
+        """What to speak of ``clause``: the first hook that replaces or drops it wins."""
+        for hook in self.hooks:
+            started = time.perf_counter()
+            decision = await hook.on_clause(turn, clause)
+            _took(timings, hook, started)
+            if isinstance(decision, Drop):
+                return ClauseOutcome(None)
+            if isinstance(decision, Replace):
+                return ClauseOutcome(decision.text, decision.final)
+        return ClauseOutcome(clause)
+
+
+# ---------------------------------------------------------------- tools
+
+
+class ToolRunner:
+    """Decides who runs a tool call: the server (:meth:`run`) or the client (it gets a
+    ``tool_call`` event and answers with ``tool_result``). This base hands every call to
+    the client."""
+
+    def runs_on_server(self, name: str) -> bool:
+        """True if the server runs tool ``name`` itself."""
+        return False
+
+    async def run(self, call: ToolCall, turn: TurnInfo) -> Any:
+        """Run ``call`` and return its JSON result (an error the LLM can talk about is a
+        result too, e.g. ``{"error": "..."}``)."""
+        raise NotImplementedError(f"tool {call.name!r} is run by the client")
+
+
+CLIENT_TOOLS = ToolRunner()
+"""Every tool call goes to the client."""

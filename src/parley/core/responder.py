@@ -1,0 +1,369 @@
+"""Agent turns: what the agent answers and how it is spoken.
+
+The :class:`Responder` takes a committed user turn (or a request to speak), lets the
+agent layer's hooks decide, asks the LLM, speaks the reply clause by clause through an
+:class:`AgentSpeaker`, hands tool calls to the client or the server's runner, and
+records what the user actually heard in the conversation and in storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from parley.core.agent import AgentConfig, AgentLayer, EngineConfig, SessionModels
+from parley.core.clock import Clock
+from parley.core.context import ConversationContext
+from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
+from parley.core.events import (
+    EndReason,
+    MetricsOut,
+    ServerEvent,
+    ToolCallOut,
+    TranscriptOut,
+    UserTurnDropped,
+)
+from parley.core.exchange import Exchange, ExchangeLifecycle, Stage, Suspended
+from parley.core.hooks import ClauseOutcome, Filler, HookChain, TurnInfo, UserTurnOutcome
+from parley.core.metrics import TurnTimeline
+from parley.core.records import TurnRecord
+from parley.core.speaker import AgentSpeaker, ClauseReview, TokenFeed
+from parley.core.tool_ledger import ToolLedger
+from parley.core.turn_log import TurnLog
+from parley.core.upkeep import Say, Upkeep
+from parley.providers.llm.base import ChatMessage, ToolCall
+from parley.providers.stt.base import Transcript
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[ServerEvent], Awaitable[None]]
+FillerSay = Callable[[str], Awaitable[None]]
+
+
+class Responder:
+    """Runs the agent turns of one session."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        agent: AgentConfig,
+        models: SessionModels,
+        engine: EngineConfig,
+        layer: AgentLayer,
+        context: ConversationContext,
+        exchanges: ExchangeLifecycle,
+        ledger: ToolLedger,
+        turn_log: TurnLog,
+        upkeep: Upkeep,
+        emit: Emit,
+        clock: Clock,
+        wallclock: Callable[[], datetime],
+        output_open: asyncio.Event,
+        new_turn_id: Callable[[], str],
+        end: Callable[[EndReason], Awaitable[None]],
+        tool_result: Callable[[str, Any], Awaitable[None]],
+        background: Callable[[Awaitable[Any], str], None],
+        log_extra: Callable[[str | None], dict[str, str]],
+    ) -> None:
+        self._session_id = session_id
+        self.agent = agent
+        """The agent's settings (replaced when the session is reconfigured)."""
+        self.models, self.engine = models, engine
+        self.voice = models.tts.voice(agent.voice_id)
+        self._hooks, self._tools = HookChain(layer.hooks), layer.tools
+        self._context, self._exchanges, self._ledger = context, exchanges, ledger
+        self._turn_log, self._upkeep = turn_log, upkeep
+        self._emit, self._clock, self._wallclock = emit, clock, wallclock
+        self._output_open = output_open
+        self._new_turn_id, self._end, self._tool_result = new_turn_id, end, tool_result
+        self._background, self._extra = background, log_extra
+        self.paused = False
+        """Output is frozen (control ``pause``): a new speaker starts paused."""
+
+    def speculative_transcript(self, text: str, timeline: TurnTimeline) -> None:
+        """The user paused after ``text``: the hooks may start early work."""
+        self._hooks.speculative_transcript(self.info(""), text, timeline.hooks)
+
+    def info(self, turn_id: str) -> TurnInfo:
+        return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language)
+
+    def say(self, say: Say) -> None:
+        """Speak a fixed line (greeting, idle check-in, goodbye) as an agent turn."""
+        exchange = Exchange(self._new_turn_id(), TurnTimeline())
+
+        async def speak() -> None:
+            await self._speak(exchange, _one(say.text), measured=False)
+            if say.then_end is not None:
+                self._exchanges.release(exchange)
+                await self._end(say.then_end)
+
+        self._exchanges.start(exchange, speak())
+
+    async def answer_speech(self, exchange: Exchange, stt: Awaitable[Transcript]) -> None:
+        text = (await stt).text
+        timeline = exchange.timeline
+        timeline.stt_done = self._clock.now()
+        suspended = self._exchanges.suspended
+        if not has_words(text) or (suspended is not None and is_backchannel(text)):
+            log.info("no new turn: %r", text[:40], extra=self._extra(exchange.turn_id))
+            await self._emit(UserTurnDropped(exchange.turn_id))
+            if suspended is not None:
+                await self._resume(exchange)
+            elif exchange.requested:  # the client asked for an answer all the same
+                exchange.stage = Stage.ANSWERING
+                await self.reply(exchange)
+            return
+        if exchange.commit is not None:
+            await self._answer_speculatively(exchange, text)
+            return
+        base = self.agent.turns.end_of_turn_silence_ms
+        target = silence_target_ms(text, base)
+        if timeline.speech_end is not None:
+            wait_s = target / 1000.0 - (self._clock.now() - timeline.speech_end)
+            if wait_s > 0 and target > base:
+                exchange.stage = Stage.HOLDING
+                await self._clock.sleep(wait_s)
+        exchange.stage = Stage.ANSWERING
+        await self._exchanges.end_suspended(interrupted=True)
+        await self.answer(exchange, text)
+
+    async def answer(self, exchange: Exchange, text: str) -> None:
+        """A committed user turn: the hooks decide, the turn joins the conversation, and
+        (unless only transcribing) the agent answers. A filler line said while a hook
+        holds the turn starts the agent turn early."""
+        feed, release = TokenFeed(), asyncio.Event()
+        speaking = None
+        if exchange.reply:
+            reply = self._speak(exchange, feed.stream(), measured=True, release=release)
+            speaking = asyncio.create_task(reply)
+
+        async def filler(line: str) -> None:
+            feed.say(line)
+            await self._exchanges.open_turn(exchange)
+            release.set()
+
+        try:
+            outcome = await self._decide(exchange, text, filler if speaking else None)
+            await self._user_turn(exchange, outcome.text)
+            if speaking is None:
+                return
+            feed.then(self._reply_tokens(exchange, outcome))
+            await self._exchanges.open_turn(exchange)
+            release.set()
+            await speaking
+        finally:
+            await _cancelled(speaking)
+        await self._after_reply()
+
+    async def _answer_speculatively(self, exchange: Exchange, text: str) -> None:
+        """Generate and synthesize the reply now; commit the user turn and release the
+        audio at end of turn (or be cancelled if the user goes on)."""
+        assert exchange.commit is not None
+        feed, release = TokenFeed(), asyncio.Event()
+        reply = self._speak(exchange, feed.stream(), measured=True, release=release)
+        speaking = asyncio.create_task(reply)
+
+        async def filler(line: str) -> None:
+            feed.say(line)  # heard once the turn has ended
+
+        try:
+            outcome = await self._decide(exchange, text, filler)
+            user: ChatMessage = {"role": "user", "content": outcome.text}
+            feed.then(self._reply_tokens(exchange, outcome, [*self._context.messages(), user]))
+            await exchange.commit.wait()
+            exchange.stage = Stage.ANSWERING
+            await self._user_turn(exchange, outcome.text)
+            await self._exchanges.open_turn(exchange)
+            release.set()
+            await speaking
+        finally:
+            await _cancelled(speaking)
+        await self._after_reply()
+
+    async def _decide(
+        self, exchange: Exchange, text: str, filler: FillerSay | None
+    ) -> UserTurnOutcome:
+        """Run the user-turn hooks on ``text``."""
+        info, timings = self.info(exchange.turn_id), exchange.timeline.hooks
+        async for step in self._hooks.user_turn(info, text, timings):
+            if isinstance(step, Filler):
+                if filler is not None:
+                    await filler(step.text)
+                continue
+            return step
+        return UserTurnOutcome(text)
+
+    async def reply(self, exchange: Exchange) -> None:
+        await self._speak(exchange, self._llm_tokens(exchange), measured=True)
+        await self._after_reply()
+
+    async def _user_turn(self, exchange: Exchange, text: str) -> None:
+        started = self._wallclock()
+        self._upkeep.user_turn()
+        await self._emit(TranscriptOut("user", text, True, exchange.turn_id))
+        self._context.add_user(text, turn_id=exchange.turn_id)
+        await self._turn_log.turn(TurnRecord(exchange.turn_id, "user", text, started, started))
+
+    async def _after_reply(self) -> None:
+        if (say := self._upkeep.after_reply()) is not None:
+            self.say(say)
+
+    async def _resume(self, exchange: Exchange) -> None:
+        """A false interruption: say the rest of the suspended turn."""
+        suspended = self._exchanges.take_suspended()
+        assert suspended is not None
+        heard, rest = suspended.speaker.heard(), suspended.speaker.unheard()
+        if not rest:
+            await self.suspended_over(suspended, False)
+            return
+        exchange.stage = Stage.ANSWERING
+        await self._speak(exchange, _one(rest), measured=False, heard_before=heard)
+
+    async def suspended_over(self, suspended: Suspended, interrupted: bool) -> None:
+        """A suspended turn is over: the conversation and storage keep what was heard."""
+        heard = suspended.speaker.heard()
+        self._turn_log.keep_marks(suspended.turn_id, suspended.speaker.marks)
+        if heard:
+            self._context.add_agent(heard, interrupted=interrupted, turn_id=suspended.turn_id)
+        latency = suspended.timeline.latency_ms()
+        record = TurnRecord(
+            suspended.turn_id, "agent", heard, suspended.started, self._wallclock(),
+            interrupted, latency,
+        )  # fmt: skip
+        await self._turn_log.agent_turn(record, suspended.tool_calls)
+
+    def _reply_tokens(
+        self,
+        exchange: Exchange,
+        outcome: UserTurnOutcome,
+        messages: list[ChatMessage] | None = None,
+    ) -> AsyncIterator[str]:
+        """The reply to a user turn: the hooks' fixed answer, or the LLM's."""
+        if outcome.answer is not None:
+            return _one(outcome.answer)
+        return self._llm_tokens(exchange, messages)
+
+    async def _llm_tokens(
+        self, exchange: Exchange, messages: list[ChatMessage] | None = None
+    ) -> AsyncIterator[str]:
+        """The reply's text; a tool call the model makes is kept in ``exchange``."""
+        messages = messages or self._context.messages(exchange.instructions)
+        if self._hooks.hooks:
+            info = self.info(exchange.turn_id)
+            messages = await self._hooks.context(info, messages, exchange.timeline.hooks)
+        exchange.timeline.llm_start = self._clock.now()
+        async for item in self.models.llm.stream(
+            messages,
+            max_tokens=self.engine.llm_max_tokens,
+            temperature=self.engine.llm_temperature,
+            tools=self.agent.tools,
+            tool_choice=exchange.tool_choice or self.agent.tool_choice,
+        ):
+            if isinstance(item, ToolCall):
+                exchange.tool_calls.append(item)
+                return
+            yield item
+
+    def _review(self, exchange: Exchange) -> ClauseReview | None:
+        """The clause hooks for this exchange's speaker (None without hooks)."""
+        if not self._hooks.hooks:
+            return None
+        info, timings = self.info(exchange.turn_id), exchange.timeline.hooks
+
+        async def review(clause: str) -> ClauseOutcome:
+            return await self._hooks.clause(info, clause, timings)
+
+        return review
+
+    async def _speak(
+        self,
+        exchange: Exchange,
+        tokens: AsyncIterator[str],
+        *,
+        measured: bool,
+        heard_before: str = "",
+        release: asyncio.Event | None = None,
+    ) -> None:
+        speaker = AgentSpeaker(
+            turn_id=exchange.turn_id,
+            tts=self.models.tts,
+            voice=self.voice,
+            emit=self._emit,
+            clock=self._clock,
+            timeline=exchange.timeline,
+            output_open=self._output_open,
+            lead_ms=self.engine.output_lead_ms,
+            release=release,
+            review=self._review(exchange),
+        )
+        if self.paused:
+            speaker.pause()
+        exchange.speaker = speaker
+        if release is None:
+            await self._exchanges.open_turn(exchange)
+        await speaker.speak(tokens)
+        text, calls, turn_id = speaker.spoken(), exchange.tool_calls, exchange.turn_id
+        started = exchange.started_at or self._wallclock()
+        exchange.timeline.turn_end = self._clock.now()
+        latency = exchange.timeline.latency_ms()
+        if text or not calls:
+            await self._emit(TranscriptOut("agent", text, True, turn_id))
+        if measured:
+            await self._emit(MetricsOut(turn_id, latency))
+        full = f"{heard_before} {speaker.said() if measured else text}".strip()
+        if calls:  # the call goes into the conversation before its result can come back
+            self._context.add_agent(full, turn_id=turn_id)
+            for call in calls:
+                await self._call_tool(exchange, call)
+        await self._exchanges.close_turn(exchange, "tool_call" if calls else "completed")
+        exchange.stage = Stage.PLAYING
+        await speaker.wait_played()
+        self._turn_log.keep_marks(turn_id, speaker.marks)
+        if not calls:
+            self._context.add_agent(full, turn_id=turn_id)
+        record_text = f"{heard_before} {text}".strip()
+        record = TurnRecord(
+            turn_id, "agent", record_text, started, self._wallclock(), False, latency
+        )
+        await self._turn_log.agent_turn(record, calls)
+        self._upkeep.agent_done()
+
+    async def _call_tool(self, exchange: Exchange, call: ToolCall) -> None:
+        """Record the call; the client runs it, or the server's tool runner does (its
+        result comes once the turn that made the call is over)."""
+        self._context.add_tool_call(
+            call.call_id, call.name, call.arguments, turn_id=exchange.turn_id
+        )
+        self._ledger.expect(call, exchange.turn_id)
+        if not self._tools.runs_on_server(call.name):
+            await self._emit(ToolCallOut(call.call_id, call.name, call.arguments, exchange.turn_id))
+            return
+
+        async def run() -> None:
+            try:
+                output = await self._tools.run(call, self.info(exchange.turn_id))
+            except Exception as exc:
+                log.exception("tool failed", extra=self._extra(exchange.turn_id))
+                output = {"error": f"the tool {call.name} failed: {type(exc).__name__}"}
+            if exchange.task is not None:
+                await asyncio.wait([exchange.task])
+            await self._tool_result(call.call_id, output)
+
+        self._background(run(), f"parley-tool-{call.call_id}")
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+async def _cancelled(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` (if still running) and wait for it to end."""
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
