@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from parley.client import (
+    ApiError,
     AsyncParleyClient,
     Conversation,
     Session,
@@ -225,6 +226,24 @@ async def test_pausing_refuses_new_conversations_but_keeps_live_ones(
         await admin.update_agent(agent_id, status="active")
         async with admin.connect(pending) as resumed:  # the unused token still works
             assert (await resumed.recv(timeout=15))["type"] == "connected"
+
+
+async def test_async_client_health_pause_and_resume(admin: AsyncParleyClient) -> None:
+    assert (await admin.health())["status"] == "ok"
+    agent_id = await _agent(admin)
+    paused = await admin.pause_agent(agent_id)
+    assert (paused["id"], paused["status"]) == (agent_id, "paused")
+    assert (await admin.get_agent(agent_id))["status"] == "paused"
+    with pytest.raises(ApiError) as caught:
+        await admin.create_session(agent_id)
+    assert (caught.value.status, caught.value.code) == (409, "session_error")
+
+    resumed = await admin.resume_agent(agent_id)
+    assert (resumed["id"], resumed["status"]) == (agent_id, "active")
+    async with admin.connect(await admin.create_session(agent_id)) as conv:
+        assert (await conv.recv(timeout=15))["type"] == "connected"
+        health = await admin.health()
+        assert health["status"] == "ok" and health["active_sessions"] >= 1
 
 
 async def test_deleting_an_agent_ends_its_live_sessions_at_once(

@@ -1,0 +1,202 @@
+"""The shapes of the REST API (TypedDicts): what it answers, the options of its create
+calls, and :class:`ApiError`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+import httpx
+
+from parley.errors import ParleyError
+
+
+class ApiError(ParleyError):
+    """An error response of the REST API: its HTTP ``status`` and the shared error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.status, self.code, self.http_status = status, code, status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> ApiError:
+        """From an error response (bodies that are not Parley's are kept as the message)."""
+        try:
+            error = response.json()["error"]
+            code, message, param = str(error["code"]), str(error["message"]), error.get("param")
+        except (ValueError, KeyError, TypeError):
+            code, message, param = "internal_error", response.text[:500], None
+        retry = response.headers.get("retry-after")
+        return cls(
+            response.status_code,
+            code,
+            message,
+            param=param,
+            retry_after=float(retry) if retry and retry.isdigit() else None,
+        )
+
+
+class Agent(TypedDict):
+    """An agent (``GET /v1/agents/{id}``)."""
+
+    id: str
+    name: str
+    system_prompt: str
+    voice_id: str
+    first_message: str | None
+    language: str
+    tools: list[dict[str, Any]]
+    max_turns: int
+    content_policy_id: str | None
+    knowledge_base_ids: list[str]
+    web_search: bool
+    vad_threshold: float
+    end_of_turn_silence_ms: int
+    interrupt_threshold: int
+    idle_timeout_ms: int
+    idle_prompts: int
+    record_audio: bool
+    provider_overrides: dict[str, Any]
+    metadata: dict[str, Any]
+    status: Literal["active", "paused", "deleted"]
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class AgentPage(TypedDict):
+    """A page of agents."""
+
+    data: list[Agent]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class AgentDeleted(TypedDict):
+    """The answer to ``DELETE /v1/agents/{id}``."""
+
+    id: str
+    status: Literal["deleted"]
+    deleted: bool
+    sessions_ended: int
+
+
+class Session(TypedDict):
+    """A session; ``websocket_url`` only in the answer that created it."""
+
+    session_id: str
+    agent_id: str
+    status: Literal["active", "ended", "expired"]
+    websocket_url: str | None
+    created_at: str
+    expires_at: str | None
+    connected_at: str | None
+    ended_at: str | None
+    end_reason: str | None
+    initial_message: str | None
+    metadata: dict[str, Any]
+
+
+class ToolCallMade(TypedDict):
+    """A function an agent turn called, with the client's result (None until it came)."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    output: Any
+
+
+class Turn(TypedDict):
+    """A finished turn and its latency metrics (ms)."""
+
+    turn_id: str
+    role: Literal["user", "agent"]
+    text: str
+    interrupted: bool
+    started_at: str
+    ended_at: str
+    latency_ms: dict[str, float | None]
+    tool_calls: list[ToolCallMade]
+
+
+class SessionOptions(TypedDict, total=False):
+    """The options of a new session (``create_session``)."""
+
+    metadata: dict[str, Any] | None
+    initial_message: str | None
+    expires_in: int | None
+
+
+class SessionDetail(Session):
+    """A session with its transcript."""
+
+    transcript: list[Turn]
+
+
+class SessionPage(TypedDict):
+    """A page of sessions."""
+
+    data: list[Session]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class Voice(TypedDict):
+    """An installed voice."""
+
+    id: str
+    name: str
+    language: str
+    sample_rate: int
+
+
+class RateLimit(TypedDict):
+    """A key's token bucket."""
+
+    requests_per_minute: float
+    burst: int
+
+
+class ApiKey(TypedDict):
+    """An API key as listed (never the key itself)."""
+
+    id: str
+    name: str
+    kind: Literal["secret", "publishable"]
+    prefix: str
+    admin: bool
+    agent_ids: list[str] | None
+    rate_limit: RateLimit | None
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class ApiKeyCreated(ApiKey):
+    """A new key with its plaintext ``key``, shown only once."""
+
+    key: str
+
+
+class KeyOptions(TypedDict, total=False):
+    """The options of a new API key (``create_key``); a secret, non-admin key by default."""
+
+    kind: Literal["secret", "publishable"]
+    admin: bool
+    agent_ids: list[str] | None
+    rate_limit: RateLimit | None
