@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from parley.core.agent import AgentConfig, EngineConfig, SessionModels
+from parley.core.agent import AgentConfig, AgentLayer, EngineConfig, SessionModels
 from parley.core.events import (
     AgentTurnEnd,
     AudioIn,
@@ -83,6 +83,8 @@ class Harness:
         stt: ScriptedSTT,
         llm: ScriptedLLM,
         first_message: str | None = None,
+        *,
+        layer: AgentLayer | None = None,
         **agent: object,
     ) -> None:
         self.events: list[object] = []
@@ -101,6 +103,7 @@ class Harness:
             clock=self.clock,
             engine=EngineConfig(output_lead_ms=300.0),
             observer=self.recorder,
+            layer=layer,
             wallclock=lambda: datetime.fromtimestamp(1.8e9 + self.clock.now(), UTC),
         )
 

@@ -23,11 +23,11 @@ Every hook's time goes into the turn's metrics (``hook:<name>`` in ``latency_ms`
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from parley.core.clock import Clock
 from parley.providers.llm.base import ChatMessage, ToolCall
 
 
@@ -154,18 +154,18 @@ Timings = dict[str, float]
 """Milliseconds spent in each hook during one turn, by ``hook:<name>``."""
 
 
-def _took(timings: Timings, hook: TurnHook, since: float) -> None:
-    key = f"hook:{hook.name}"
-    ms = (time.perf_counter() - since) * 1000.0
-    timings[key] = round(timings.get(key, 0.0) + ms, 2)
-
-
 @dataclass(frozen=True, slots=True)
 class HookChain:
-    """Runs a session's hooks in order, adding each hook's time to the turn's
-    ``timings``."""
+    """Runs a session's hooks in order, adding each hook's time (on the session's
+    clock) to the turn's ``timings``."""
 
-    hooks: Sequence[TurnHook] = ()
+    hooks: Sequence[TurnHook]
+    clock: Clock
+
+    def _took(self, timings: Timings, hook: TurnHook, since: float) -> None:
+        key = f"hook:{hook.name}"
+        ms = (self.clock.now() - since) * 1000.0
+        timings[key] = round(timings.get(key, 0.0) + ms, 2)
 
     async def user_turn(
         self, turn: TurnInfo, text: str, timings: Timings
@@ -173,21 +173,23 @@ class HookChain:
         """Yield a :class:`Filler` if a held hook takes long, then the outcome."""
         filler_said = False
         for hook in self.hooks:
-            started = time.perf_counter()
+            started = self.clock.now()
             decision = await hook.on_user_turn(turn, text)
             if isinstance(decision, Hold):
                 pending = asyncio.ensure_future(decision.verdict)
+                timer = asyncio.ensure_future(self.clock.sleep(decision.filler_after_ms / 1e3))
                 try:
-                    done, _ = await asyncio.wait({pending}, timeout=decision.filler_after_ms / 1e3)
-                    if not done and decision.filler and not filler_said:
+                    await asyncio.wait({pending, timer}, return_when=asyncio.FIRST_COMPLETED)
+                    if not pending.done() and decision.filler and not filler_said:
                         filler_said = True
                         yield Filler(decision.filler)
                     verdict = await pending
                 finally:
                     pending.cancel()
+                    timer.cancel()
             else:
                 verdict = decision
-            _took(timings, hook, started)
+            self._took(timings, hook, started)
             if isinstance(verdict, Answer):
                 yield UserTurnOutcome(text, verdict.text)
                 return
@@ -198,26 +200,26 @@ class HookChain:
     def speculative_transcript(self, turn: TurnInfo, text: str, timings: Timings) -> None:
         """Tell every hook the user paused after ``text``."""
         for hook in self.hooks:
-            started = time.perf_counter()
+            started = self.clock.now()
             hook.on_speculative_transcript(turn, text)
-            _took(timings, hook, started)
+            self._took(timings, hook, started)
 
     async def context(
         self, turn: TurnInfo, messages: list[ChatMessage], timings: Timings
     ) -> list[ChatMessage]:
         """The messages for the LLM after every hook had its say."""
         for hook in self.hooks:
-            started = time.perf_counter()
+            started = self.clock.now()
             messages = await hook.on_context(turn, messages)
-            _took(timings, hook, started)
+            self._took(timings, hook, started)
         return messages
 
     async def clause(self, turn: TurnInfo, clause: str, timings: Timings) -> ClauseOutcome:
         """What to speak of ``clause``: the first hook that replaces or drops it wins."""
         for hook in self.hooks:
-            started = time.perf_counter()
+            started = self.clock.now()
             decision = await hook.on_clause(turn, clause)
-            _took(timings, hook, started)
+            self._took(timings, hook, started)
             if isinstance(decision, Drop):
                 return ClauseOutcome(None)
             if isinstance(decision, Replace):

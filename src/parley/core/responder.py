@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from parley.core.agent import AgentConfig, AgentLayer, EngineConfig, SessionModels
 from parley.core.clock import Clock
@@ -44,63 +45,120 @@ Emit = Callable[[ServerEvent], Awaitable[None]]
 FillerSay = Callable[[str], Awaitable[None]]
 
 
+class SessionHost(Protocol):
+    """What the responder asks of the session it works for."""
+
+    def new_turn_id(self) -> str:
+        """The id of the next turn."""
+        ...
+
+    async def close(self, reason: EndReason, *, notify: bool = True) -> None:
+        """End the session."""
+        ...
+
+    async def tool_result(self, call_id: str, output: Any) -> None:
+        """A server-run tool's result: into the conversation, then the agent goes on."""
+        ...
+
+    def background(self, work: Awaitable[Any], name: str) -> None:
+        """Run ``work`` as a task that ends with the session."""
+        ...
+
+    def log_extra(self, turn_id: str | None = None) -> dict[str, str]:
+        """Fields that identify the session (and turn) in log lines."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParts:
+    """The parts of one session that its responder works with."""
+
+    session_id: str
+    models: SessionModels
+    engine: EngineConfig
+    context: ConversationContext
+    exchanges: ExchangeLifecycle
+    ledger: ToolLedger
+    turn_log: TurnLog
+    upkeep: Upkeep
+    emit: Emit
+    clock: Clock
+    wallclock: Callable[[], datetime]
+    output_open: asyncio.Event
+    """Cleared while output is paused."""
+
+
 class Responder:
     """Runs the agent turns of one session."""
 
     def __init__(
-        self,
-        *,
-        session_id: str,
-        agent: AgentConfig,
-        models: SessionModels,
-        engine: EngineConfig,
-        layer: AgentLayer,
-        context: ConversationContext,
-        exchanges: ExchangeLifecycle,
-        ledger: ToolLedger,
-        turn_log: TurnLog,
-        upkeep: Upkeep,
-        emit: Emit,
-        clock: Clock,
-        wallclock: Callable[[], datetime],
-        output_open: asyncio.Event,
-        new_turn_id: Callable[[], str],
-        end: Callable[[EndReason], Awaitable[None]],
-        tool_result: Callable[[str, Any], Awaitable[None]],
-        background: Callable[[Awaitable[Any], str], None],
-        log_extra: Callable[[str | None], dict[str, str]],
+        self, host: SessionHost, parts: SessionParts, agent: AgentConfig, layer: AgentLayer
     ) -> None:
-        self._session_id = session_id
+        self._host, p = host, parts
+        self._session_id = p.session_id
         self.agent = agent
         """The agent's settings (replaced when the session is reconfigured)."""
-        self.models, self.engine = models, engine
-        self.voice = models.tts.voice(agent.voice_id)
-        self._hooks, self._tools = HookChain(layer.hooks), layer.tools
-        self._context, self._exchanges, self._ledger = context, exchanges, ledger
-        self._turn_log, self._upkeep = turn_log, upkeep
-        self._emit, self._clock, self._wallclock = emit, clock, wallclock
-        self._output_open = output_open
-        self._new_turn_id, self._end, self._tool_result = new_turn_id, end, tool_result
-        self._background, self._extra = background, log_extra
+        self.models, self.engine = p.models, p.engine
+        self.voice = p.models.tts.voice(agent.voice_id)
+        self._hooks, self._tools = HookChain(layer.hooks, p.clock), layer.tools
+        self._context, self._exchanges, self._ledger = p.context, p.exchanges, p.ledger
+        self._turn_log, self._upkeep = p.turn_log, p.upkeep
+        self._emit, self._clock, self._wallclock = p.emit, p.clock, p.wallclock
+        self._output_open = p.output_open
+        self._extra = host.log_extra
         self.paused = False
         """Output is frozen (control ``pause``): a new speaker starts paused."""
+
+    async def truncate(self, turn_id: str, audio_end_ms: int) -> bool:
+        """The client played only ``audio_end_ms`` of agent turn ``turn_id``: keep only
+        what was heard. False if no such turn has audio to cut."""
+        r, suspended = self._exchanges.current, self._exchanges.suspended
+        if r is not None and r.turn_id == turn_id and r.speaker is not None:
+            r.speaker.report_playback(audio_end_ms)
+            await self._exchanges.stop(status="interrupted", announce=False)
+            await self._exchanges.end_suspended(interrupted=True)
+            return True
+        if suspended is not None and suspended.turn_id == turn_id:
+            suspended.speaker.report_playback(audio_end_ms)
+            await self._exchanges.end_suspended(interrupted=True)
+            return True
+        heard = self._turn_log.heard(turn_id, audio_end_ms)
+        if heard is None or not self._context.truncate_agent(turn_id, heard):
+            return False
+        await self._turn_log.truncated(turn_id, heard)
+        return True
+
+    def pause(self, paused: bool) -> None:
+        """Freeze (or unfreeze) the agent's output; the user's hearing clock stops too."""
+        self.paused = paused
+        current = self._exchanges.current
+        speaker = current.speaker if current is not None else None
+        if paused:
+            self._output_open.clear()
+            if speaker is not None:
+                speaker.pause()
+        else:
+            if speaker is not None:
+                speaker.resume()
+            self._output_open.set()
 
     def speculative_transcript(self, text: str, timeline: TurnTimeline) -> None:
         """The user paused after ``text``: the hooks may start early work."""
         self._hooks.speculative_transcript(self.info(""), text, timeline.hooks)
 
     def info(self, turn_id: str) -> TurnInfo:
+        """Which turn the hooks are asked about."""
         return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language)
 
     def say(self, say: Say) -> None:
         """Speak a fixed line (greeting, idle check-in, goodbye) as an agent turn."""
-        exchange = Exchange(self._new_turn_id(), TurnTimeline())
+        exchange = Exchange(self._host.new_turn_id(), TurnTimeline())
 
         async def speak() -> None:
             await self._speak(exchange, _one(say.text), measured=False)
             if say.then_end is not None:
                 self._exchanges.release(exchange)
-                await self._end(say.then_end)
+                await self._host.close(say.then_end)
 
         self._exchanges.start(exchange, speak())
 
@@ -352,9 +410,9 @@ class Responder:
                 output = {"error": f"the tool {call.name} failed: {type(exc).__name__}"}
             if exchange.task is not None:
                 await asyncio.wait([exchange.task])
-            await self._tool_result(call.call_id, output)
+            await self._host.tool_result(call.call_id, output)
 
-        self._background(run(), f"parley-tool-{call.call_id}")
+        self._host.background(run(), f"parley-tool-{call.call_id}")
 
 
 async def _one(text: str) -> AsyncIterator[str]:

@@ -57,7 +57,7 @@ from parley.core.events import (
 from parley.core.exchange import Exchange, ExchangeLifecycle, Stage
 from parley.core.listener import Listener
 from parley.core.metrics import TurnTimeline
-from parley.core.responder import Responder
+from parley.core.responder import Responder, SessionParts
 from parley.core.tool_ledger import ToolLedger
 from parley.core.turn_log import TurnLog
 from parley.core.turns import EndOfTurn, Speculate, SpeechResumed, SpeechStart, TurnSignal
@@ -109,11 +109,11 @@ class VoiceSession:
             max_utterance_ms=self.engine.max_utterance_ms,
         )
         self.ledger = ToolLedger()
-        self.turn_log = TurnLog(observer, self.ledger, self._extra)
+        self.turn_log = TurnLog(observer, self.ledger, self.log_extra)
         self.exchanges = ExchangeLifecycle(
             emit,
             on_suspended_end=lambda s, interrupted: self.responder.suspended_over(s, interrupted),
-            log_extra=self._extra,
+            log_extra=self.log_extra,
             now=wallclock,
         )
         self.upkeep = Upkeep(agent, clock)
@@ -129,39 +129,23 @@ class VoiceSession:
         self.ended: EndReason | None = None
         self.ended_event = asyncio.Event()
         """Set once the session is over (also when it ends itself: idle, max_turns)."""
-        self.responder = Responder(
-            session_id=conversation_id,
-            agent=agent,
-            models=models,
-            engine=self.engine,
-            layer=layer or AgentLayer(),
-            context=self.context,
-            exchanges=self.exchanges,
-            ledger=self.ledger,
-            turn_log=self.turn_log,
-            upkeep=self.upkeep,
-            emit=emit,
-            clock=clock,
-            wallclock=wallclock,
-            output_open=self._output_open,
-            new_turn_id=self._new_turn_id,
-            end=self.close,
-            tool_result=lambda call_id, output: self._on_tool_result(call_id, output, respond=True),
-            background=self._background,
-            log_extra=self._extra,
-        )
+        parts = SessionParts(
+            conversation_id, models, self.engine, self.context, self.exchanges, self.ledger,
+            self.turn_log, self.upkeep, emit, clock, wallclock, self._output_open,
+        )  # fmt: skip
+        self.responder = Responder(self, parts, agent, layer or AgentLayer())
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Announce the session, start the turn timer and speak the first message."""
         await self._emit(Connected(self.conversation_id, self.agent.agent_id))
-        self._background(self._poll_loop(), "parley-turn-poll")
+        self.background(self._poll_loop(), "parley-turn-poll")
         prefix = self.context.messages()
         if self.agent.first_message:
             self.responder.say(Say(self.agent.first_message))
             prefix.append({"role": "assistant", "content": self.agent.first_message})
-        self._background(self.models.llm.prefill(prefix), "parley-prefill")
+        self.background(self.models.llm.prefill(prefix), "parley-prefill")
 
     async def close(self, reason: EndReason, *, notify: bool = True) -> None:
         """End the session: cancel every task, store what the user heard, say why."""
@@ -274,7 +258,7 @@ class VoiceSession:
         await self.exchanges.drop_speculation()
         # a reply the client asked for while the user spoke gives way to this turn
         await self.exchanges.stop(status="interrupted")
-        turn_id = self._new_turn_id()
+        turn_id = self.new_turn_id()
         await self._emit(SpeechStopped(end_ms, turn_id))
         if self._stt_task is None:
             self._start_stt()
@@ -320,7 +304,7 @@ class VoiceSession:
             and self.agent.auto_respond
         ):
             exchange = Exchange(
-                self._new_turn_id(), self._timeline, Stage.SPECULATING, commit=asyncio.Event()
+                self.new_turn_id(), self._timeline, Stage.SPECULATING, commit=asyncio.Event()
             )
             self.exchanges.start(exchange, self.responder.answer_speech(exchange, task))
 
@@ -332,7 +316,7 @@ class VoiceSession:
 
     async def _on_text(self, text: str, *, respond: bool = True) -> None:
         self.upkeep.user_active()
-        exchange = Exchange(self._new_turn_id(), TurnTimeline(), reply=respond)
+        exchange = Exchange(self.new_turn_id(), TurnTimeline(), reply=respond)
         if not respond:
             await self.responder.answer(exchange, text)
             return
@@ -360,7 +344,7 @@ class VoiceSession:
         prior = self.exchanges.pending_user_turn()  # an earlier commit still being transcribed
         if prior is None:
             await self.exchanges.stop_all("cancelled")
-        turn_id = self._new_turn_id()
+        turn_id = self.new_turn_id()
         await self._emit(SpeechStopped(self.listener.input_ms, turn_id))
         timeline = TurnTimeline(speech_end=self._clock.now())
         timeline.end_of_turn = timeline.stt_start = timeline.speech_end
@@ -384,9 +368,13 @@ class VoiceSession:
             pending.instructions, pending.tool_choice = instructions, tool_choice
             return
         await self.exchanges.stop_all("cancelled")
-        exchange = Exchange(self._new_turn_id(), TurnTimeline())
+        exchange = Exchange(self.new_turn_id(), TurnTimeline())
         exchange.instructions, exchange.tool_choice = instructions, tool_choice
         self.exchanges.start(exchange, self.responder.reply(exchange))
+
+    async def tool_result(self, call_id: str, output: Any) -> None:
+        """A server-run tool's result: into the conversation, then the agent goes on."""
+        await self._on_tool_result(call_id, output, respond=True)
 
     async def _on_tool_result(self, call_id: str, output: Any, *, respond: bool) -> None:
         accepted = self.ledger.accept(call_id, output)
@@ -404,22 +392,9 @@ class VoiceSession:
 
     async def _on_truncate(self, turn_id: str, audio_end_ms: int) -> None:
         """The client played only ``audio_end_ms`` of agent turn ``turn_id``."""
-        r, suspended = self.exchanges.current, self.exchanges.suspended
-        if r is not None and r.turn_id == turn_id and r.speaker is not None:
-            r.speaker.report_playback(audio_end_ms)
-            await self.exchanges.stop(status="interrupted", announce=False)
-            await self.exchanges.end_suspended(interrupted=True)
-            return
-        if suspended is not None and suspended.turn_id == turn_id:
-            suspended.speaker.report_playback(audio_end_ms)
-            await self.exchanges.end_suspended(interrupted=True)
-            return
-        heard = self.turn_log.heard(turn_id, audio_end_ms)
-        if heard is None or not self.context.truncate_agent(turn_id, heard):
+        if not await self.responder.truncate(turn_id, audio_end_ms):
             message = f"no agent turn {turn_id!r} with audio to truncate"
             await self._emit(ErrorOut("validation_error", message))
-            return
-        await self.turn_log.truncated(turn_id, heard)
 
     async def _reconfigure(self, agent: AgentConfig) -> None:
         """New agent settings for the rest of the session."""
@@ -435,40 +410,36 @@ class VoiceSession:
             self._cancel_stt()
 
     async def _on_control(self, action: ControlAction) -> None:
-        current = self.exchanges.current
-        speaker = current.speaker if current is not None else None
         if action == "interrupt":
             await self.exchanges.stop_all("cancelled")
         elif action in ("stop_listening", "start_listening"):
             self._listening = action == "start_listening"
             self._reset_listening()
-        elif action == "pause" and not self._paused:
-            self._paused = self.responder.paused = True
-            self._output_open.clear()
-            if speaker is not None:
-                speaker.pause()
-            self._reset_listening()
-        elif action == "resume" and self._paused:
-            self._paused = self.responder.paused = False
-            if speaker is not None:
-                speaker.resume()
-            self._output_open.set()
-            self.upkeep.user_active()
+        elif action in ("pause", "resume") and self._paused != (action == "pause"):
+            self._paused = action == "pause"
+            self.responder.pause(self._paused)
+            if self._paused:
+                self._reset_listening()
+            else:
+                self.upkeep.user_active()
         await self._emit(ControlAck(action))
 
-    # ------------------------------------------------------------ agent turns
+    # ------------------------------------------------------------ host of the responder
 
-    def _new_turn_id(self) -> str:
+    def new_turn_id(self) -> str:
+        """The id of the next turn."""
         self._turns += 1
         return f"turn_{self._turns}"
 
-    def _background(self, work: Awaitable[Any], name: str) -> None:
+    def background(self, work: Awaitable[Any], name: str) -> None:
+        """Run ``work`` as a task that ends with the session."""
         task = asyncio.ensure_future(work)
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _extra(self, turn_id: str | None = None) -> dict[str, str]:
+    def log_extra(self, turn_id: str | None = None) -> dict[str, str]:
+        """Fields that identify the session (and turn) in log lines."""
         extra = {"session_id": self.conversation_id}
         if turn_id:
             extra["turn_id"] = turn_id

@@ -6,10 +6,19 @@ They are deliberately simple and deterministic; they are never used by the serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from parley.core.hooks import (
+    ALLOW,
+    ClauseDecision,
+    ToolRunner,
+    TurnHook,
+    TurnInfo,
+    UserTurnDecision,
+)
 from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall, ToolChoice, ToolSpec
 from parley.providers.stt.base import SpeechToText, Transcript
 from parley.providers.tts.base import TextToSpeech, Voice
@@ -145,3 +154,67 @@ class ToneTTS(TextToSpeech):
         t = np.arange(n) / self.SAMPLE_RATE
         await asyncio.sleep(0)
         yield (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+
+class ScriptedHook(TurnHook):
+    """A turn hook whose decisions a test sets; it records every call.
+
+    ``user_turn`` maps the user's text to a decision (default: allow); ``clauses`` maps a
+    clause's text to a decision; ``passage``, when set, is added to the LLM's context as
+    a system message before the last user message.
+    """
+
+    def __init__(
+        self,
+        name: str = "scripted",
+        *,
+        user_turn: Callable[[str], UserTurnDecision] | None = None,
+        clauses: dict[str, ClauseDecision] | None = None,
+        passage: str | None = None,
+    ) -> None:
+        self.name = name
+        self._user_turn = user_turn
+        self._clauses = clauses or {}
+        self._passage = passage
+        self.user_turns: list[str] = []
+        self.speculative: list[str] = []
+        self.contexts: list[list[ChatMessage]] = []
+        self.clauses: list[str] = []
+
+    async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
+        self.user_turns.append(text)
+        return self._user_turn(text) if self._user_turn else ALLOW
+
+    def on_speculative_transcript(self, turn: TurnInfo, text: str) -> None:
+        self.speculative.append(text)
+
+    async def on_context(self, turn: TurnInfo, messages: list[ChatMessage]) -> list[ChatMessage]:
+        self.contexts.append(list(messages))
+        if self._passage is None:
+            return messages
+        note: ChatMessage = {"role": "system", "content": self._passage}
+        return [*messages[:-1], note, messages[-1]]
+
+    async def on_clause(self, turn: TurnInfo, clause: str) -> ClauseDecision:
+        self.clauses.append(clause)
+        return self._clauses.get(clause, ALLOW)
+
+
+class ScriptedToolRunner(ToolRunner):
+    """Runs the tools named in ``outputs`` on the server, returning the scripted output
+    (an exception instance is raised instead); other tools go to the client."""
+
+    def __init__(self, outputs: dict[str, Any]) -> None:
+        self.outputs = outputs
+        self.calls: list[ToolCall] = []
+
+    def runs_on_server(self, name: str) -> bool:
+        return name in self.outputs
+
+    async def run(self, call: ToolCall, turn: TurnInfo) -> Any:
+        self.calls.append(call)
+        await asyncio.sleep(0)
+        output = self.outputs[call.name]
+        if isinstance(output, Exception):
+            raise output
+        return output
