@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from parley.errors import NotFoundError, ValidationError
-from parley.server.agents import NoBool
 from parley.server.auth import AdminKey, State
 from parley.server.errors import error_responses
+from parley.server.validation import NoBool
 from parley.storage import ApiKeyRecord
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])

@@ -14,10 +14,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley.errors import AuthorizationError, NotFoundError, SessionError
-from parley.server.agents import METADATA_SCHEMA, NoBool, check_metadata, live_agent
+from parley.server.agents import live_agent
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
+from parley.server.validation import METADATA_SCHEMA, NoBool, check_metadata
 from parley.storage import ApiKeyRecord, SessionRecord, StoredTurn
 from parley.storage.models import utcnow
 

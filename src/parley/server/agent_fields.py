@@ -1,0 +1,272 @@
+"""The agent's fields, declared once in :data:`AGENT_FIELDS`.
+
+The API's models derive from that table: :class:`AgentCreate`, :class:`AgentUpdate`
+(every field optional; ``null`` only where a field is nullable) and the response
+model :class:`Agent`. Storage, the Python client and the dashboard cannot import it;
+``tests/unit/test_agent_fields.py`` checks them against it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
+from pydantic_core import PydanticUndefined
+
+from parley.providers.registry import REGISTRY
+from parley.server.bootstrap import DEFAULT_VOICE_ID
+from parley.server.state import ServerState
+from parley.server.validation import (
+    MAX_METADATA_BYTES,
+    METADATA_SCHEMA,
+    NoBool,
+    NoNull,
+    check_json_schema,
+    check_metadata,
+)
+from parley.storage import AgentRecord, AgentStatus
+
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+VadThreshold = Annotated[float, Field(ge=0.05, le=0.95), NoBool]
+EndOfTurnSilence = Annotated[int, Field(ge=100, le=5000), NoBool]
+InterruptThreshold = Annotated[int, Field(ge=1, le=50), NoBool]
+IdleTimeout = Annotated[int, Field(ge=0, le=600_000), NoBool]
+IdlePrompts = Annotated[int, Field(ge=0, le=5), NoBool]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+SystemPrompt = Annotated[str, Field(min_length=1, max_length=20_000)]
+FirstMessage = Annotated[str, Field(min_length=1, max_length=2000)]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+MaxTurns = Annotated[int, Field(ge=1, le=1000), NoBool]
+
+
+class Tool(BaseModel):
+    """A function the agent may call: a name, what it does, and its JSON-Schema parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["function"] = "function"
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
+    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema of the arguments; its type must be 'object'",
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") != "object":
+            raise ValueError("parameters.type must be 'object'")
+        check_json_schema(value, "parameters")
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"parameters is larger than {MAX_METADATA_BYTES} bytes")
+        return value
+
+
+def _provider_spec(kind: str) -> Any:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        known = sorted(k for k in REGISTRY if k.startswith(f"{kind}:"))
+        if value not in known:
+            raise ValueError(f"unknown {kind} provider {value!r}; known: {known}")
+        return value
+
+    return check
+
+
+def _known(kind: str) -> dict[str, Any]:
+    return {"enum": [*sorted(k for k in REGISTRY if k.startswith(f"{kind}:")), None]}
+
+
+class ProviderOverrides(BaseModel):
+    """Per-agent choices that replace the server's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stt: str | None = Field(None, description="an STT provider", json_schema_extra=_known("stt"))
+    llm: str | None = Field(None, description="an LLM provider", json_schema_extra=_known("llm"))
+    tts: str | None = Field(None, description="a TTS provider", json_schema_extra=_known("tts"))
+    llm_temperature: Annotated[float, Field(ge=0.0, le=2.0), NoBool] | None = None
+    llm_max_tokens: Annotated[int, Field(ge=8, le=2048), NoBool] | None = None
+
+    _stt = field_validator("stt")(_provider_spec("stt"))
+    _llm = field_validator("llm")(_provider_spec("llm"))
+    _tts = field_validator("tts")(_provider_spec("tts"))
+
+
+Role = Literal["create", "update", "response"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentField:
+    """One field of an agent: what the API returns, and what a request may send."""
+
+    returns: Any
+    """Its type in responses."""
+    accepts: Any = None
+    """The type a request may send, constraints included; ``None``: read-only."""
+    default: Any = PydanticUndefined
+    """Its value when a create leaves it out (undefined: the field is required)."""
+    factory: Callable[[], Any] | None = None
+    """Makes the default instead (a fresh ``[]`` or ``{}``)."""
+    nullable: bool = False
+    """``null`` is a value on create and in a PATCH (elsewhere a PATCH may not send it)."""
+    description: str | None = None
+    schema: dict[str, Any] | None = None
+    """More JSON Schema for requests."""
+    created: bool = True
+    """Whether a create may send it (``status`` only changes in a PATCH)."""
+    turn: bool = False
+    """A turn setting: kept in ``settings``, returned as the value in effect."""
+
+    def serves(self, role: Role) -> bool:
+        """Whether the model for ``role`` has this field."""
+        if role == "response":
+            return True
+        return self.accepts is not None and (self.created or role == "update")
+
+    def definition(self, role: Role) -> tuple[Any, Any]:
+        """The field's ``(annotation, FieldInfo)`` in the model for ``role``."""
+        if role == "response":
+            return self.returns, Field(description=self.description)
+        if role == "update":
+            kind = self.accepts | (None if self.nullable else NoNull)
+            return kind, Field(None, description=self.description, json_schema_extra=self.schema)
+        kind = self.accepts | None if self.nullable else self.accepts
+        default: dict[str, Any] = (
+            {"default": self.default} if self.factory is None else {"default_factory": self.factory}
+        )
+        return kind, Field(**default, description=self.description, json_schema_extra=self.schema)
+
+
+def _turn(returns: Any, accepts: Any, description: str | None = None) -> AgentField:
+    return AgentField(returns, accepts, None, nullable=True, description=description, turn=True)
+
+
+AGENT_FIELDS: dict[str, AgentField] = {
+    "id": AgentField(str),
+    "name": AgentField(str, Name),
+    "system_prompt": AgentField(str, SystemPrompt),
+    "voice_id": AgentField(
+        str, str, DEFAULT_VOICE_ID, description="an installed voice (GET /v1/voices)"
+    ),
+    "first_message": AgentField(
+        str | None, FirstMessage, None, nullable=True, description="spoken when a call starts"
+    ),
+    "language": AgentField(str, Language, "en"),
+    "tools": AgentField(
+        list[dict[str, Any]], Annotated[list[Tool], Field(max_length=64)], factory=list
+    ),
+    "max_turns": AgentField(
+        int, MaxTurns, 50, description="user turns; after the reply to the last, a goodbye"
+    ),
+    "content_policy_id": AgentField(str | None, Id, None, nullable=True),
+    "knowledge_base_ids": AgentField(
+        list[str], Annotated[list[Id], Field(max_length=20)], factory=list
+    ),
+    "web_search": AgentField(bool, StrictBool, False),
+    "vad_threshold": _turn(float, VadThreshold, "speech probability"),
+    "end_of_turn_silence_ms": _turn(int, EndOfTurnSilence, "silence that ends a user turn"),
+    "interrupt_threshold": _turn(
+        int, InterruptThreshold, "32 ms frames of user speech that interrupt the agent"
+    ),
+    "idle_timeout_ms": _turn(int, IdleTimeout, "user silence before a check-in; 0: never"),
+    "idle_prompts": _turn(int, IdlePrompts, "check-ins before the session ends as idle"),
+    "record_audio": _turn(
+        bool,
+        StrictBool,
+        "keep a stereo WAV of each conversation (GET /v1/sessions/{id}/recording)",
+    ),
+    "provider_overrides": AgentField(dict[str, Any], ProviderOverrides, None, nullable=True),
+    "metadata": AgentField(dict[str, Any], dict[str, Any], factory=dict, schema=METADATA_SCHEMA),
+    "status": AgentField(
+        AgentStatus,
+        Literal["active", "paused"],
+        description="'paused' refuses new conversations; DELETE deletes",
+        created=False,
+    ),
+    "settings": AgentField(dict[str, Any], description="the turn settings set on this agent"),
+    "created_at": AgentField(datetime),
+    "updated_at": AgentField(datetime),
+}
+"""Every field of an agent, in the order the API shows them."""
+
+TURN_SETTINGS = tuple(name for name, f in AGENT_FIELDS.items() if f.turn)
+NOT_NULL = frozenset(n for n, f in AGENT_FIELDS.items() if f.accepts is not None and not f.nullable)
+"""Fields a PATCH may leave out but not set to ``null``."""
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _derived(role: Role) -> Callable[[type[Model]], type[Model]]:
+    """A class decorator: a subclass of the same name with the agent's fields for ``role``
+    (what FastAPI and the OpenAPI schema see; type checkers see the class as written)."""
+
+    def derive(cls: type[Model]) -> type[Model]:
+        fields: dict[str, Any] = {
+            n: f.definition(role) for n, f in AGENT_FIELDS.items() if f.serves(role)
+        }
+        return create_model(
+            cls.__name__,
+            __base__=cls,
+            __module__=cls.__module__,
+            __doc__=cls.__doc__,
+            **fields,
+        )
+
+    return derive
+
+
+def _check_tools(value: list[Tool] | None) -> list[Tool] | None:
+    if value is None:
+        return None
+    names = [t.name for t in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"tool names must be unique; repeated: {duplicates}")
+    return value
+
+
+def _unique(value: list[str] | None) -> list[str] | None:
+    return None if value is None else list(dict.fromkeys(value))
+
+
+class _AgentInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    _metadata = field_validator("metadata", check_fields=False)(check_metadata)
+    _tools = field_validator("tools", check_fields=False)(_check_tools)
+    _kbs = field_validator("knowledge_base_ids", check_fields=False)(_unique)
+
+
+@_derived("create")
+class AgentCreate(_AgentInput):
+    """Fields accepted when creating an agent."""
+
+
+@_derived("update")
+class AgentUpdate(_AgentInput):
+    """Fields to change; those left out keep their value. ``null`` on a turn setting
+    goes back to the server default. ``status`` pauses or resumes the agent."""
+
+
+@_derived("response")
+class Agent(BaseModel):
+    """An agent as returned by the API. Turn settings show the values in effect;
+    ``settings`` holds only those set on the agent."""
+
+    @classmethod
+    def of(cls, record: AgentRecord, state: ServerState) -> Agent:
+        """From a stored record."""
+        defaults, own = state.settings.turns, record.settings
+        return cls(
+            **{
+                name: own.get(name, getattr(defaults, name)) if f.turn else getattr(record, name)
+                for name, f in AGENT_FIELDS.items()
+            }
+        )
