@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+G711_RATE = 8000
+"""Sample rate of G.711 telephony audio (Twilio streams, ``audio/pcmu``), in Hz."""
 _MU_BIAS = 0x84
 
 

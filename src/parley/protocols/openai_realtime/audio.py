@@ -7,33 +7,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
-from parley.audio.g711 import alaw_to_pcm16, mulaw_to_pcm16, pcm16_to_alaw, pcm16_to_mulaw
-from parley.audio.pcm import SAMPLE_RATE, check_pcm16
-from parley.audio.resample import StreamResampler
+from parley.audio.g711 import G711_RATE
+from parley.audio.wire import Encoding, WireDecoder, WireEncoder
 
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 """A wire format by its GA name."""
 
 AUDIO_FORMATS: tuple[AudioFormat, ...] = ("audio/pcm", "audio/pcmu", "audio/pcma")
 PCM_RATE = 24_000
-G711_RATE = 8_000
 BETA_NAMES: dict[AudioFormat, str] = {
     "audio/pcm": "pcm16",
     "audio/pcmu": "g711_ulaw",
     "audio/pcma": "g711_alaw",
 }
 FROM_BETA: dict[str, AudioFormat] = {beta: ga for ga, beta in BETA_NAMES.items()}
-
-_DECODE: dict[AudioFormat, Callable[[bytes], bytes]] = {
-    "audio/pcmu": mulaw_to_pcm16,
-    "audio/pcma": alaw_to_pcm16,
-}
-_ENCODE: dict[AudioFormat, Callable[[bytes], bytes]] = {
-    "audio/pcmu": pcm16_to_mulaw,
-    "audio/pcma": pcm16_to_alaw,
+_ENCODINGS: dict[AudioFormat, Encoding] = {
+    "audio/pcm": "pcm16",
+    "audio/pcmu": "mulaw",
+    "audio/pcma": "alaw",
 }
 
 
@@ -53,43 +46,19 @@ def format_object(fmt: AudioFormat) -> dict[str, object]:
     return {"type": fmt, "rate": PCM_RATE} if fmt == "audio/pcm" else {"type": fmt}
 
 
-class InputAudio:
-    """Client audio in one wire format → engine PCM16 16 kHz, as one continuous stream."""
+class InputAudio(WireDecoder):
+    """Client audio in one wire format → engine PCM16 16 kHz, as one continuous stream
+    (:meth:`flush` at a commit)."""
 
     def __init__(self, fmt: AudioFormat) -> None:
+        super().__init__(_ENCODINGS[fmt], wire_rate(fmt))
         self.format = fmt
-        self._resampler = StreamResampler(wire_rate(fmt), SAMPLE_RATE)
-
-    def decode(self, data: bytes) -> bytes:
-        """Convert the next chunk (raises AudioError for half a PCM16 sample)."""
-        if self.format == "audio/pcm":
-            check_pcm16(data)
-            pcm = data
-        else:
-            pcm = _DECODE[self.format](data)
-        return self._resampler.push(pcm)
-
-    def flush(self) -> bytes:
-        """The resampler's tail (at a commit); the stream starts afresh afterwards."""
-        tail = self._resampler.push(b"", last=True)
-        self._resampler = StreamResampler(wire_rate(self.format), SAMPLE_RATE)
-        return tail
 
 
-class OutputAudio:
-    """Engine PCM16 16 kHz → one response's audio in a wire format."""
+class OutputAudio(WireEncoder):
+    """Engine PCM16 16 kHz → one response's audio in a wire format (:meth:`flush` at
+    the end of the response's audio)."""
 
     def __init__(self, fmt: AudioFormat) -> None:
+        super().__init__(_ENCODINGS[fmt], wire_rate(fmt))
         self.format = fmt
-        self._resampler = StreamResampler(SAMPLE_RATE, wire_rate(fmt))
-
-    def encode(self, pcm: bytes) -> bytes:
-        """Convert the next chunk of agent audio."""
-        return self._wire(self._resampler.push(pcm))
-
-    def flush(self) -> bytes:
-        """The resampler's tail, at the end of the response's audio."""
-        return self._wire(self._resampler.push(b"", last=True))
-
-    def _wire(self, pcm: bytes) -> bytes:
-        return pcm if self.format == "audio/pcm" else _ENCODE[self.format](pcm)
