@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parley.errors import ParleyError, RateLimitError
+from parley.protocols.json_frames import first_error
 from parley.server.ratelimit import retry_after_header
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ def error_body(code: str, message: str, param: str | None = None) -> dict[str, o
 
 
 _UNPARSEABLE = {"json_invalid", "json_type"}
-_TYPE_TAG = re.compile(r"[\[(]|^(literal|int|float|str|bool|none|list|dict)$")
-"""Union-member tags pydantic puts in an error's location, e.g. ``literal['a','b']``."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -82,14 +81,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 error_body("validation_error", f"the request body is not valid JSON: {detail}"),
                 400,
             )
-        loc = [
-            str(p)
-            for p in first.get("loc", ())
-            if p not in ("body", "query", "path") and not _TYPE_TAG.search(str(p))
-        ]
-        param = ".".join(loc) or None
-        message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
-        return JSONResponse(error_body("validation_error", message, param), 422)
+        error = first_error(exc, skip=1)  # past "body", "query" or "path"
+        return JSONResponse(error_body("validation_error", error.message, error.param), 422)
 
     allow_table: list[tuple[re.Pattern[str], str]] = []
 

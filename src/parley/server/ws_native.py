@@ -11,7 +11,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict
 
 from parley.core.events import EndReason, ErrorOut, ServerEvent
-from parley.errors import ParleyError, ValidationError
+from parley.errors import ParleyError
+from parley.protocols.json_frames import first_error
 from parley.protocols.native import NativeCodec
 from parley.server.agents import EndOfTurnSilence, InterruptThreshold, VadThreshold
 from parley.server.auth import bearer_token
@@ -37,9 +38,7 @@ def turn_overrides(ws: WebSocket) -> dict[str, float]:
     try:
         parsed = TurnOverrides.model_validate(dict(ws.query_params))
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err["loc"])
-        raise ValidationError(f"{name}: {err['msg']}", param=name) from None
+        raise first_error(exc) from None
     return {k: float(v) for k, v in parsed.model_dump(exclude_none=True).items()}
 
 

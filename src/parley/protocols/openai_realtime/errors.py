@@ -7,19 +7,17 @@ anything the client sent or asked wrongly, ``server_error`` for a failure on our
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pydantic
 
 from parley.errors import ValidationError
+from parley.protocols.json_frames import first_problem
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
 
 _SERVER_CODES = {"internal_error"}
-_UNION_TAG = re.compile(r"[\[(]|^(literal|int|float|str|bool|none|list|dict)$")
-"""Union-member tags pydantic puts into an error's location, e.g. ``literal['inf']``."""
 
 
 class RealtimeError(ValidationError):
@@ -66,24 +64,14 @@ def engine_error_type(code: str) -> str:
     return SERVER_ERROR if code in _SERVER_CODES else INVALID_REQUEST
 
 
-def _param(loc: tuple[int | str, ...], prefix: str) -> str:
-    path = prefix
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not _UNION_TAG.search(part):
-            path = f"{path}.{part}" if path else part
-    return path
-
-
 def from_pydantic(
     exc: pydantic.ValidationError, *, prefix: str = "", event_id: str | None = None
 ) -> RealtimeError:
     """The first validation problem as a :class:`RealtimeError` naming the parameter."""
-    err = exc.errors()[0]
-    param = _param(tuple(err["loc"]), prefix)
-    kind = err["type"]
-    shown = repr(err.get("input"))[:80]
+    problem = first_problem(exc)
+    param = problem.path(prefix=prefix, brackets=True)
+    kind, msg = problem.kind, problem.msg
+    shown = repr(problem.input)[:80]
     if kind == "missing":
         return RealtimeError(
             f"missing required parameter {param!r}",
@@ -97,13 +85,13 @@ def from_pydantic(
         )
     if kind.endswith("_type") or kind in ("model_type", "model_attributes_type"):
         return RealtimeError(
-            f"invalid type for {param!r}: {err['msg'].lower()}, got {shown}",
+            f"invalid type for {param!r}: {msg.lower()}, got {shown}",
             code="invalid_type",
             param=param,
             event_id=event_id,
         )
     return RealtimeError(
-        f"invalid value for {param!r}: {err['msg']}, got {shown}",
+        f"invalid value for {param!r}: {msg}, got {shown}",
         code="invalid_value",
         param=param,
         event_id=event_id,
