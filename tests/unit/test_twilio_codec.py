@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from parley.audio.g711 import mulaw_to_pcm16, pcm16_to_mulaw
+from parley.audio.resample import StreamResampler as LookaheadResampler
 from parley.config import Settings
 from parley.core.events import (
     AgentTurnEnd,
@@ -40,7 +41,6 @@ from parley.core.events import (
 from parley.errors import AudioError, AuthenticationError, ParleyError, ValidationError
 from parley.protocols.twilio import (
     FRAME_BYTES,
-    LookaheadResampler,
     TwilioCodec,
     connect_stream_twiml,
     request_signature,

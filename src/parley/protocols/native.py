@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
@@ -14,33 +13,26 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from parley.audio.pcm import check_pcm16
 from parley.core.events import (
     AgentTurnEnd,
-    AgentTurnStart,
     AudioIn,
     AudioOut,
     ClientEvent,
     Connected,
-    ControlAck,
     ControlAction,
     ControlIn,
     EndIn,
     ErrorOut,
-    Interruption,
-    MetricsOut,
     PingIn,
     PlaybackIn,
-    Pong,
     ServerEvent,
     SessionEnded,
     SpeechStarted,
     SpeechStopped,
-    TextIn,
-    ToolCallOut,
     ToolResultIn,
     TranscriptOut,
-    UserTurnDropped,
 )
-from parley.errors import AudioError, ValidationError
-from parley.protocols.json_frames import frame_object
+from parley.errors import ValidationError
+from parley.protocols.common_events import common_event, text_in
+from parley.protocols.json_frames import decode_base64, first_error, frame_object
 
 PROTOCOL_VERSION = "1"
 
@@ -113,28 +105,17 @@ class NativeCodec:
         try:
             msg = _ADAPTER.validate_python(raw)
         except pydantic.ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"][1:]) or "message"
-            raise ValidationError(f"{kind}: {field}: {err['msg']}", param=field) from None
+            raise first_error(exc, prefix=f"{kind}: ", skip=1, fallback="message") from None
         return self._to_event(msg)
 
     def _to_event(self, msg: BaseModel) -> ClientEvent:
         match msg:
             case _Audio(audio=b64):
-                try:
-                    pcm = base64.b64decode(b64, validate=True)
-                except (binascii.Error, ValueError):
-                    raise AudioError("audio is not valid base64", param="audio") from None
+                pcm = decode_base64(b64, what="audio", param="audio")
                 check_pcm16(pcm)
                 return AudioIn(pcm)
             case _Text(text=text):
-                if len(text) > self.max_text_chars:
-                    raise ValidationError(
-                        f"text of {len(text)} characters exceeds the limit of "
-                        f"{self.max_text_chars}",
-                        param="text",
-                    )
-                return TextIn(text)
+                return text_in(text, max_chars=self.max_text_chars)
             case _Control(action=action):
                 return ControlIn(action)
             case _Playback(played_ms=played):
@@ -154,6 +135,10 @@ class NativeCodec:
     @staticmethod
     def to_wire(event: ServerEvent) -> dict[str, Any]:
         """The JSON object for a server event."""
+        common = common_event(event)
+        if common is not None:
+            name, fields = common
+            return {"type": name, **fields}
         match event:
             case Connected():
                 return {
@@ -182,28 +167,8 @@ class NativeCodec:
                 return {"type": "speech_started"}
             case SpeechStopped():
                 return {"type": "speech_stopped", "turn_id": event.turn_id}
-            case UserTurnDropped():
-                return {"type": "user_turn_dropped", "turn_id": event.turn_id}
-            case AgentTurnStart():
-                return {"type": "agent_turn_start", "turn_id": event.turn_id}
-            case Interruption():
-                return {"type": "interruption", "turn_id": event.turn_id}
             case AgentTurnEnd():
                 return {"type": "agent_turn_end", "turn_id": event.turn_id, "status": event.status}
-            case ToolCallOut():
-                return {
-                    "type": "tool_call",
-                    "call_id": event.call_id,
-                    "name": event.name,
-                    "arguments": event.arguments,
-                    "turn_id": event.turn_id,
-                }
-            case MetricsOut():
-                return {"type": "metrics", "turn_id": event.turn_id, "latency_ms": event.latency_ms}
-            case ControlAck():
-                return {"type": "control_ack", "action": event.action, "status": event.status}
-            case Pong():
-                return {"type": "pong", "ts": event.ts}
             case ErrorOut():
                 return {"type": "error", "code": event.code, "message": event.message}
             case SessionEnded():

@@ -1,0 +1,55 @@
+"""What the native and the Socket.IO protocols carry alike: typed user text in, and the
+engine events sent with the same name and fields (the native protocol adds them to
+``{"type": name}``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley.core.events import (
+    AgentTurnStart,
+    ControlAck,
+    Interruption,
+    MetricsOut,
+    Pong,
+    ServerEvent,
+    TextIn,
+    ToolCallOut,
+    UserTurnDropped,
+)
+from parley.errors import ValidationError
+
+
+def text_in(text: str, *, max_chars: int, prefix: str = "") -> TextIn:
+    """A typed user turn of at most ``max_chars`` characters (ValidationError otherwise)."""
+    if len(text) > max_chars:
+        raise ValidationError(
+            f"{prefix}text of {len(text)} characters exceeds the limit of {max_chars}",
+            param="text",
+        )
+    return TextIn(text)
+
+
+def common_event(event: ServerEvent) -> tuple[str, dict[str, Any]] | None:
+    """``(name, fields)`` of an event both protocols send alike; None for the others."""
+    match event:
+        case AgentTurnStart():
+            return "agent_turn_start", {"turn_id": event.turn_id}
+        case Interruption():
+            return "interruption", {"turn_id": event.turn_id}
+        case UserTurnDropped():
+            return "user_turn_dropped", {"turn_id": event.turn_id}
+        case ToolCallOut():
+            return "tool_call", {
+                "call_id": event.call_id,
+                "name": event.name,
+                "arguments": event.arguments,
+                "turn_id": event.turn_id,
+            }
+        case MetricsOut():
+            return "metrics", {"turn_id": event.turn_id, "latency_ms": event.latency_ms}
+        case ControlAck():
+            return "control_ack", {"action": event.action, "status": event.status}
+        case Pong():
+            return "pong", {"ts": event.ts}
+    return None
