@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
 from pydantic_core import PydanticUndefined
 
-from parley.providers.registry import REGISTRY
+from parley.providers.pool import BUILT_IN
 from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.state import ServerState
 from parley.server.validation import (
@@ -71,7 +71,7 @@ def _provider_spec(kind: str) -> Any:
     def check(value: str | None) -> str | None:
         if value is None:
             return None
-        known = sorted(k for k in REGISTRY if k.startswith(f"{kind}:"))
+        known = sorted(k for k in BUILT_IN if k.startswith(f"{kind}:"))
         if value not in known:
             raise ValueError(f"unknown {kind} provider {value!r}; known: {known}")
         return value
@@ -80,7 +80,7 @@ def _provider_spec(kind: str) -> Any:
 
 
 def _known(kind: str) -> dict[str, Any]:
-    return {"enum": [*sorted(k for k in REGISTRY if k.startswith(f"{kind}:")), None]}
+    return {"enum": [*sorted(k for k in BUILT_IN if k.startswith(f"{kind}:")), None]}
 
 
 class ProviderOverrides(BaseModel):

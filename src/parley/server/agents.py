@@ -10,16 +10,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from parley.errors import ModelsNotReadyError, NotFoundError, ValidationError
+from parley.errors import NotFoundError, ValidationError
 from parley.server.agent_fields import (
     NOT_NULL,
     TURN_SETTINGS,
     Agent,
     AgentCreate,
     AgentUpdate,
-    EndOfTurnSilence,
-    InterruptThreshold,
-    VadThreshold,
 )
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
@@ -50,9 +47,7 @@ class AgentDeleted(BaseModel):
 
 def check_voice(state: ServerState, voice_id: str) -> None:
     """422 unless ``voice_id`` is an installed voice (503 while the models load)."""
-    if state.providers is None:
-        raise ModelsNotReadyError("the server is still loading its models; retry shortly")
-    voices = [v.id for v in state.providers.tts.voices()]
+    voices = [v.id for v in state.ready_providers().tts.voices()]
     if voice_id not in voices:
         raise ValidationError(
             f"voice_id: unknown voice {voice_id!r}; available: {', '.join(voices)}",
@@ -163,9 +158,6 @@ async def delete_agent(agent_id: str, state: State, _key: ApiKey) -> AgentDelete
 
 __all__ = [
     "TURN_SETTINGS",
-    "EndOfTurnSilence",  # the native protocol's session.update takes these turn settings
-    "InterruptThreshold",
-    "VadThreshold",
     "check_voice",
     "live_agent",
     "router",

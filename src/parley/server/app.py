@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from parley import __version__
 from parley.config import Settings
 from parley.providers._threads import ModelWorker
-from parley.providers.registry import Providers, load_providers
+from parley.providers.pool import ProviderPool
 from parley.server import (
     agents,
     keys,
@@ -37,20 +37,20 @@ log = logging.getLogger(__name__)
 async def _load_models(state: ServerState) -> None:
     t0 = time.perf_counter()
     try:
-        providers = await asyncio.to_thread(load_providers, state.settings)
+        await state.providers.preload()
     except Exception:
         log.exception("model loading failed; the server stays unhealthy")
         return
-    state.providers = providers
     state.models_ready.set()
-    log.info(
-        "models ready",
-        extra={"seconds": round(time.perf_counter() - t0, 3), "per_model": providers.load_seconds},
-    )
+    seconds = round(time.perf_counter() - t0, 3)
+    log.info("models ready", extra={"seconds": seconds, "per_model": state.providers.load_seconds})
 
 
-def create_app(settings: Settings | None = None, *, providers: Providers | None = None) -> FastAPI:
-    """Build the ASGI app. Models load in the background unless ``providers`` is given."""
+def create_app(
+    settings: Settings | None = None, *, providers: ProviderPool | None = None
+) -> FastAPI:
+    """Build the ASGI app. Its default models load in the background, unless a pool
+    whose defaults are already loaded is given (``providers``)."""
     settings = settings or Settings()
     state = ServerState.create(settings)
     if providers is not None:
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, providers: Providers | None 
                 await live.session.close("error")
             if loader is not None:
                 loader.cancel()
-            if state.providers is not None and providers is None:
+            if providers is None:
                 state.providers.close()
             ModelWorker.wait_observers.remove(state.metrics.model_wait)
             await state.db.close()

@@ -1,5 +1,5 @@
 """OpenAI-Realtime-compatible WebSocket endpoint, ``/v1/realtime`` (docs/realtime.md):
-moves frames between the socket and a :class:`~parley.server.live.LiveConversation`
+moves frames between the socket and a :class:`~parley.server.conversation.LiveConversation`
 through the sans-I/O :class:`~parley.protocols.openai_realtime.RealtimeProtocol`."""
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
-from parley.core.events import ClientEvent, EndReason, ErrorOut, ServerEvent
+from parley.core.events import ClientEvent, ErrorOut, ServerEvent
 from parley.errors import ParleyError
 from parley.protocols.openai_realtime import RealtimeProtocol, random_id
 from parley.protocols.openai_realtime.errors import INVALID_REQUEST, SERVER_ERROR, error_body
+from parley.server.admission import open_session
 from parley.server.auth import bearer_token
-from parley.server.live import LiveConversation, agent_config, open_session
+from parley.server.conversation import LiveConversation
+from parley.server.session_config import agent_config
+from parley.server.socket_pump import WireTransport, pump
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -68,12 +71,21 @@ class _Connection:
     the protocol; engine events the protocol wants fed go to the pump's inbox."""
 
     def __init__(self, ws: WebSocket) -> None:
+        self.wire: WireTransport[dict[str, Any]] = WireTransport(ws.send_json, lambda e: ())
         self.ws = ws
-        self.open = True
         self.protocol: RealtimeProtocol | None = None
         self.inbox: asyncio.Queue[ClientEvent] = asyncio.Queue()
         self.last_activity = time.monotonic()
-        self._lock = asyncio.Lock()
+        """When something was last sent or received (monotonic seconds)."""
+
+    @property
+    def open(self) -> bool:
+        """False once the peer is gone or the connection is closing."""
+        return self.wire.open
+
+    @open.setter
+    def open(self, value: bool) -> None:
+        self.wire.open = value
 
     async def deliver(self, event: ServerEvent) -> None:
         if self.protocol is None:
@@ -88,18 +100,22 @@ class _Connection:
 
     async def send(self, *events: dict[str, Any]) -> None:
         """Send server events in order (one batch is never interleaved with another)."""
-        if not events or not self.open:
-            return
-        async with self._lock:
-            try:
-                for event in events:
-                    await self.ws.send_json(event)
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                self.open = False
+        await self.wire.send(*events)
         self.last_activity = time.monotonic()
 
     async def close(self, code: int, reason: str) -> None:
+        self.open = False
         await self.ws.close(code=code, reason=reason)
+
+    async def receive(self, frame: str | bytes, live: LiveConversation) -> None:
+        """A client frame: the protocol answers it itself or feeds the session."""
+        assert self.protocol is not None
+        self.last_activity = time.monotonic()
+        for action in self.protocol.receive(frame):
+            if isinstance(action, dict):
+                await self.send(action)
+            else:
+                await live.feed(action)
 
     async def refuse(self, exc: ParleyError) -> None:
         """An ``error`` event, then the close code of the error."""
@@ -136,83 +152,36 @@ async def realtime(ws: WebSocket) -> None:
             protocol="openai_realtime",
             default_agent=True,
         )
+        # OpenAI Realtime has no server greeting, and the agent speaks only when asked
+        # to (check-ins after silence only with turn_detection.idle_timeout_ms).
+        config = dataclasses.replace(
+            agent_config(agent, state), first_message=None, idle_timeout_ms=0.0
+        )
+        live = await LiveConversation.open(state, agent, record, conn, config=config)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         await conn.refuse(exc)
         return
 
-    # OpenAI Realtime has no server greeting, and the agent speaks only when asked to
-    # (check-ins after silence only with turn_detection.idle_timeout_ms).
-    config = dataclasses.replace(
-        agent_config(agent, state), first_message=None, idle_timeout_ms=0.0
-    )
-    providers = state.providers
-    assert providers is not None
-    live = LiveConversation(state, agent, record, conn, config=config)
     conn.protocol = RealtimeProtocol(
         agent=config,
         conversation_id=record.id,
         model=model or agent.id,
         beta=wants_beta(ws),
-        voices=[v.id for v in providers.tts.voices()],
+        voices=[v.id for v in live.session.models.tts.voices()],
         max_frame_bytes=state.settings.limits.max_frame_bytes,
         max_text_chars=state.settings.limits.max_text_chars,
         prefix_padding_ms=round(live.session.engine.preroll_ms),
     )
-    reason: EndReason = "client"
-    try:
-        if await live.start():
-            reason = await _pump(conn, live, state.settings.limits.client_timeout_s)
-    except Exception:
-        log.exception("session failed", extra={"session_id": record.id})
-        reason = "error"
-    finally:
-        await live.finish(reason)
-
-
-async def _pump(conn: _Connection, live: LiveConversation, quiet_s: float) -> EndReason:
-    """Feed client events (and the protocol's own) to the session until the client leaves,
-    the session ends itself, or nothing moved either way for ``quiet_s``."""
-    session, protocol = live.session, conn.protocol
-    assert protocol is not None
-    ended = asyncio.create_task(session.ended_event.wait())
-    receive: asyncio.Task[Any] = asyncio.create_task(conn.ws.receive())
-    queued: asyncio.Task[ClientEvent] = asyncio.create_task(conn.inbox.get())
-    try:
-        while True:
-            wait_s = max(0.0, conn.last_activity + quiet_s - time.monotonic())
-            done, _ = await asyncio.wait(
-                {receive, queued, ended}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            if ended in done and session.ended is not None:
-                return session.ended
-            if queued in done:
-                await live.feed(queued.result())
-                queued = asyncio.create_task(conn.inbox.get())
-            if receive not in done:
-                if not done and time.monotonic() - conn.last_activity >= quiet_s:
-                    quiet = f"nothing sent or received for {quiet_s:g} s"
-                    await live.emit(ErrorOut("session_error", quiet))
-                    return "idle"
-                continue
-            try:
-                message = receive.result()
-            except (WebSocketDisconnect, RuntimeError):
-                return "client"
-            if message["type"] == "websocket.disconnect":
-                return "client"
-            conn.last_activity = time.monotonic()
-            frame = message.get("text")
-            if frame is None:
-                frame = message.get("bytes") or b""
-            for action in protocol.receive(frame):
-                if isinstance(action, dict):
-                    await conn.send(action)
-                else:
-                    await live.feed(action)
-            if session.ended is not None:
-                return session.ended
-            receive = asyncio.create_task(conn.ws.receive())
-    finally:
-        for task in (ended, receive, queued):
-            task.cancel()
+    quiet_s = state.settings.limits.client_timeout_s
+    await live.run(
+        lambda: pump(
+            ws,
+            live,
+            lambda frame: conn.receive(frame, live),
+            quiet_s=quiet_s,
+            quiet=f"nothing sent or received for {quiet_s:g} s",
+            inbox=conn.inbox,
+            last_activity=lambda: conn.last_activity,
+        )
+    )

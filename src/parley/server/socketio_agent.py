@@ -2,7 +2,7 @@
 standard ``/socket.io/`` path, beside the FastAPI routes.
 
 The server only moves events: :mod:`parley.protocols.socketio` decodes and encodes them,
-:class:`~parley.server.live.LiveConversation` runs each session. One connection may run
+:class:`~parley.server.conversation.LiveConversation` runs each session. One connection may run
 one session at a time, and another after it ends. Each connection's events are handled
 in order by one task, so audio reaches the engine in the order it was sent.
 """
@@ -22,11 +22,10 @@ import socketio  # type: ignore[import-untyped]
 from fastapi import FastAPI
 
 from parley.core.agent import AgentConfig
-from parley.core.events import EndReason, ErrorOut, ServerEvent
+from parley.core.events import EndReason, ErrorOut
 from parley.errors import (
     AuthenticationError,
     InternalError,
-    ModelsNotReadyError,
     ParleyError,
     RateLimitError,
     SessionError,
@@ -41,8 +40,11 @@ from parley.protocols.socketio import (
     connected_payload,
     error_event,
 )
+from parley.server.admission import open_session
 from parley.server.auth import authenticate, bearer_token
-from parley.server.live import LiveConversation, agent_config, open_session
+from parley.server.conversation import LiveConversation
+from parley.server.session_config import agent_config
+from parley.server.socket_pump import WireTransport
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -54,30 +56,15 @@ DISCONNECT_WAIT_S = 10.0
 """How long a disconnect waits for the event being handled before cancelling it."""
 
 
-class _SessionTransport:
-    """One session's side of a Socket.IO connection (a
-    :class:`~parley.server.state.Transport`). Closing it ends only the session: the
-    connection stays, and may start another."""
+def _session_transport(sio: Any, sid: str, encoder: SessionEncoder) -> WireTransport[Any]:
+    """One session's side of a Socket.IO connection. Closing it ends only the session:
+    the connection stays, and may start another."""
 
-    def __init__(self, sio: Any, sid: str, encoder: SessionEncoder) -> None:
-        self._sio, self._sid, self._encoder = sio, sid, encoder
-        self._lock = asyncio.Lock()
-        self.open = True
+    async def send(message: tuple[str, Any]) -> None:
+        name, payload = message
+        await sio.emit(name, payload, to=sid, namespace=NAMESPACE)
 
-    async def deliver(self, event: ServerEvent) -> None:
-        if not self.open:
-            return
-        async with self._lock:
-            for name, payload in self._encoder.encode(event):
-                try:
-                    await self._sio.emit(name, payload, to=self._sid, namespace=NAMESPACE)
-                except Exception:
-                    log.warning("could not send %s", name, exc_info=True)
-                    self.open = False
-                    return
-
-    async def close(self, code: int, reason: str) -> None:
-        self.open = False
+    return WireTransport(send, encoder.encode)
 
 
 @dataclass(eq=False)
@@ -279,8 +266,8 @@ class SocketIOAgentServer:
             settings = EffectiveSettings.of(
                 record.id, config, ad_hoc=request.ad_hoc, request=request
             )
-            transport = _SessionTransport(self.sio, client.sid, SessionEncoder(settings))
-            live = LiveConversation(self.state, agent, record, transport, config=config)
+            transport = _session_transport(self.sio, client.sid, SessionEncoder(settings))
+            live = await LiveConversation.open(self.state, agent, record, transport, config=config)
         except Exception:
             await self.state.sessions.end(record.id, "error")
             raise
@@ -298,10 +285,7 @@ class SocketIOAgentServer:
             await self._finish(client, live, "agent_deleted")
 
     def _check_voice(self, voice: str) -> None:
-        providers = self.state.providers
-        if providers is None:
-            raise ModelsNotReadyError("the server is still loading its models; retry shortly")
-        voices = [v.id for v in providers.tts.voices()]
+        voices = [v.id for v in self.state.ready_providers().tts.voices()]
         if voice not in voices:
             raise ValidationError(
                 f"start_session: voice: unknown voice {voice!r}; available: {', '.join(voices)}",

@@ -5,20 +5,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from parley.config import Settings
+from parley.core.agent import AgentLayer
 from parley.core.events import EndReason, ServerEvent
 from parley.core.session import VoiceSession
+from parley.errors import ModelsNotReadyError
 from parley.observability.metrics import ServerMetrics
-from parley.providers.registry import Providers
+from parley.providers.pool import ProviderPool
 from parley.server.ratelimit import RateLimiter
-from parley.storage import AgentRepository, ApiKeyRepository, Database, SessionRepository
+from parley.storage import (
+    AgentRecord,
+    AgentRepository,
+    ApiKeyRepository,
+    Database,
+    SessionRecord,
+    SessionRepository,
+)
 
 log = logging.getLogger(__name__)
+
+
+AgentLayerFactory = Callable[[AgentRecord, SessionRecord], AgentLayer]
+"""Makes the agent layer (hooks, tool runner) of one session of an agent."""
+NO_AGENT_LAYER = AgentLayer()
 
 
 class Transport(Protocol):
@@ -104,14 +118,23 @@ class ServerState:
     keys: ApiKeyRepository
     agents: AgentRepository
     sessions: SessionRepository
-    providers: Providers | None = None
+    providers: ProviderPool
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the default providers are loaded."""
+    agent_layer: AgentLayerFactory = field(default=lambda agent, session: NO_AGENT_LAYER)
+    """The agent-layer hooks and tool runner of a new session (wired by the app factory)."""
     live: LiveSessions = field(default_factory=LiveSessions)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: ServerMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = ServerMetrics(lambda: len(self.live))
+
+    def ready_providers(self) -> ProviderPool:
+        """The providers, once the defaults are loaded (503 ``ModelsNotReadyError`` before)."""
+        if not self.models_ready.is_set():
+            raise ModelsNotReadyError("the server is still loading its models; retry shortly")
+        return self.providers
 
     def recording_path(self, session_id: str) -> Path:
         """Where the session's recording is (or would be) stored."""
@@ -121,4 +144,11 @@ class ServerState:
     def create(cls, settings: Settings) -> ServerState:
         """Wire repositories to one database."""
         db = Database(settings.resolved_database_url())
-        return cls(settings, db, ApiKeyRepository(db), AgentRepository(db), SessionRepository(db))
+        return cls(
+            settings,
+            db,
+            ApiKeyRepository(db),
+            AgentRepository(db),
+            SessionRepository(db),
+            ProviderPool(settings),
+        )

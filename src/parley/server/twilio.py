@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import logging
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 
-from parley.core.events import EndReason, ErrorOut, ServerEvent
+from parley.core.events import ErrorOut, ServerEvent
 from parley.errors import (
     AuthenticationError,
     ModelsNotReadyError,
@@ -28,10 +28,12 @@ from parley.protocols.twilio import (
     connect_stream_twiml,
     signature_valid,
 )
+from parley.server.admission import open_session
 from parley.server.auth import authenticate, bearer_token, check_rate
+from parley.server.conversation import LiveConversation
 from parley.server.errors import error_body
-from parley.server.live import LiveConversation, open_session, pump_frames
 from parley.server.sessions import create_token_session, websocket_base
+from parley.server.socket_pump import decoded, pump, refuse, text_transport
 from parley.server.state import ServerState
 from parley.storage import ApiKeyRecord
 
@@ -166,42 +168,20 @@ async def voice_webhook(
 # ---------------------------------------------------------------- media stream
 
 
-class _Stream:
-    """The media socket as a :class:`~parley.server.state.Transport`."""
+def _logged_errors(codec: TwilioCodec, session: list[str]) -> Callable[[ServerEvent], list[str]]:
+    """The codec's messages for an event; Twilio has no error message, so errors are
+    logged (with the session id, once known)."""
 
-    def __init__(self, ws: WebSocket, codec: TwilioCodec) -> None:
-        self.ws, self.codec = ws, codec
-        self._lock = asyncio.Lock()
-        self.open = True
-        self.session_id: str | None = None
-
-    async def deliver(self, event: ServerEvent) -> None:
-        if isinstance(event, ErrorOut):  # Twilio has no error message: log it
+    def encode(event: ServerEvent) -> list[str]:
+        if isinstance(event, ErrorOut):
             log.warning(
                 "twilio stream error",
-                extra={"session_id": self.session_id, "code": event.code, "reason": event.message},
-            )
-        if not self.open:
-            return
-        async with self._lock:
-            try:
-                for message in self.codec.encode(event):
-                    await self.ws.send_text(message)
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                self.open = False
+                extra={"session_id": session[0] if session else None, "code": event.code,
+                       "reason": event.message},
+            )  # fmt: skip
+        return list(codec.encode(event))
 
-    async def close(self, code: int, reason: str) -> None:
-        await self.ws.close(code=code, reason=reason)
-
-    async def refuse(self, exc: ParleyError) -> None:
-        """Log why and close with the error's close code (Twilio has no error message)."""
-        log.warning(
-            "twilio stream refused",
-            extra={"code": exc.code, "reason": exc.message, "close_code": exc.ws_close_code},
-        )
-        self.open = False
-        with contextlib.suppress(Exception):
-            await self.ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+    return encode
 
 
 async def _receive_frame(ws: WebSocket, timeout_s: float) -> str | bytes | None:
@@ -237,7 +217,8 @@ async def media_stream(ws: WebSocket) -> None:
     limits = state.settings.limits
     codec = TwilioCodec(max_frame_bytes=limits.max_frame_bytes)
     await ws.accept()
-    stream = _Stream(ws, codec)
+    session: list[str] = []
+    stream = text_transport(ws, _logged_errors(codec, session))
     try:
         start = await _await_start(ws, codec, limits.client_timeout_s)
         params = start.parameters
@@ -251,21 +232,19 @@ async def media_stream(ws: WebSocket) -> None:
             protocol="twilio",
             metadata={"call_sid": start.call_sid, "stream_sid": start.stream_sid},
         )
+        live = await LiveConversation.open(state, agent, record, stream)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
-        await stream.refuse(exc)
+        log.warning(
+            "twilio stream refused",
+            extra={"code": exc.code, "reason": exc.message, "close_code": exc.ws_close_code},
+        )
+        await refuse(ws, stream, exc)
         return
 
-    stream.session_id = record.id
-    live = LiveConversation(state, agent, record, stream)
-    reason: EndReason = "client"
-    try:
-        if await live.start():
-            reason = await pump_frames(
-                ws, live, codec.decode, limits.client_timeout_s, peer="Twilio"
-            )
-    except Exception:
-        log.exception("session failed", extra={"session_id": record.id})
-        reason = "error"
-    finally:
-        await live.finish(reason)
+    session.append(record.id)
+    quiet = f"nothing received from Twilio for {limits.client_timeout_s:g} s"
+    await live.run(
+        lambda: pump(ws, live, decoded(live, codec.decode), quiet_s=limits.client_timeout_s,
+                     quiet=quiet)
+    )  # fmt: skip

@@ -11,11 +11,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from parley.errors import ModelsNotReadyError, NotFoundError, ValidationError
-from parley.providers.registry import Providers
+from parley.errors import NotFoundError, ValidationError
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
-from parley.server.state import ServerState
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
@@ -37,12 +35,6 @@ class VoiceList(BaseModel):
     data: list[Voice]
 
 
-def _providers(state: ServerState) -> Providers:
-    if state.providers is None:
-        raise ModelsNotReadyError("the server is still loading its models; retry shortly")
-    return state.providers
-
-
 def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
     """PCM16 mono audio as a WAV file."""
     buffer = io.BytesIO()
@@ -57,7 +49,7 @@ def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
 @router.get("", response_model=VoiceList, responses=error_responses(403, 503))
 async def list_voices(state: State, _key: ApiKey) -> VoiceList:
     """The voices agents may use (``voice_id``)."""
-    voices = _providers(state).tts.voices()
+    voices = state.ready_providers().tts.voices()
     return VoiceList(
         data=[
             Voice(id=v.id, name=v.name, language=v.language, sample_rate=v.sample_rate)
@@ -83,7 +75,7 @@ async def preview_voice(
     ),
 ) -> Response:
     """Speak ``text`` with the voice and return it as WAV."""
-    tts = _providers(state).tts
+    tts = state.ready_providers().tts
     voice = next((v for v in tts.voices() if v.id == voice_id), None)
     if voice is None:
         raise NotFoundError(f"voice {voice_id!r} not found", param="voice_id")

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import pydantic
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict
 
-from parley.core.events import EndReason, ErrorOut, ServerEvent
+from parley.core.events import ErrorOut
 from parley.errors import ParleyError
 from parley.protocols.json_frames import first_error
 from parley.protocols.native import NativeCodec
-from parley.server.agents import EndOfTurnSilence, InterruptThreshold, VadThreshold
+from parley.server.admission import open_session
+from parley.server.agent_fields import EndOfTurnSilence, InterruptThreshold, VadThreshold
 from parley.server.auth import bearer_token
-from parley.server.live import LiveConversation, agent_config, open_session, pump_frames
+from parley.server.conversation import LiveConversation
+from parley.server.session_config import agent_config
+from parley.server.socket_pump import decoded, pump, refuse, text_transport
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -42,45 +43,16 @@ def turn_overrides(ws: WebSocket) -> dict[str, float]:
     return {k: float(v) for k, v in parsed.model_dump(exclude_none=True).items()}
 
 
-class _Connection:
-    """One socket as a :class:`~parley.server.state.Transport`: serialized sends that
-    stop quietly once the peer is gone."""
-
-    def __init__(self, ws: WebSocket, codec: NativeCodec) -> None:
-        self.ws, self.codec = ws, codec
-        self._lock = asyncio.Lock()
-        self.open = True
-
-    async def deliver(self, event: ServerEvent) -> None:
-        if not self.open:
-            return
-        async with self._lock:
-            try:
-                await self.ws.send_text(self.codec.encode(event))
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                self.open = False
-
-    async def close(self, code: int, reason: str) -> None:
-        await self.ws.close(code=code, reason=reason)
-
-    async def fail(self, exc: ParleyError) -> None:
-        """Send the error and close the socket with the error's close code."""
-        await self.deliver(ErrorOut(exc.code, exc.message))
-        self.open = False
-        with contextlib.suppress(Exception):
-            await self.ws.close(code=exc.ws_close_code, reason=exc.message[:120])
-
-
 @router.websocket("/v1/voice/conversation")
 async def conversation(ws: WebSocket) -> None:
     """``/v1/voice/conversation?api_key=...&agent_id=...`` (see docs/protocol.md)."""
     state: ServerState = ws.app.state.parley
+    limits = state.settings.limits
     codec = NativeCodec(
-        max_frame_bytes=state.settings.limits.max_frame_bytes,
-        max_text_chars=state.settings.limits.max_text_chars,
+        max_frame_bytes=limits.max_frame_bytes, max_text_chars=limits.max_text_chars
     )
     await ws.accept()
-    conn = _Connection(ws, codec)
+    conn = text_transport(ws, lambda event: [codec.encode(event)])
     try:
         overrides = turn_overrides(ws)  # before a single-use token is spent
         agent, record = await open_session(
@@ -89,20 +61,18 @@ async def conversation(ws: WebSocket) -> None:
             api_key=ws.query_params.get("api_key") or bearer_token(ws.headers.get("authorization")),
             agent_id=ws.query_params.get("agent_id"),
         )
+        config = agent_config(
+            agent, state, first_message=record.initial_message, overrides=overrides
+        )
+        live = await LiveConversation.open(state, agent, record, conn, config=config)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
-        await conn.fail(exc)
+        await conn.deliver(ErrorOut(exc.code, exc.message))
+        await refuse(ws, conn, exc)
         return
 
-    config = agent_config(agent, state, first_message=record.initial_message, overrides=overrides)
-    live = LiveConversation(state, agent, record, conn, config=config)
-    reason: EndReason = "client"
-    try:
-        if await live.start():
-            timeout = state.settings.limits.client_timeout_s
-            reason = await pump_frames(ws, live, lambda f: [codec.decode(f)], timeout)
-    except Exception:
-        log.exception("session failed", extra={"session_id": record.id})
-        reason = "error"
-    finally:
-        await live.finish(reason)
+    quiet = f"nothing received from the client for {limits.client_timeout_s:g} s"
+    await live.run(
+        lambda: pump(ws, live, decoded(live, lambda f: [codec.decode(f)]),
+                     quiet_s=limits.client_timeout_s, quiet=quiet)
+    )  # fmt: skip

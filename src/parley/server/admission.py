@@ -1,0 +1,89 @@
+"""Admission: who may open a conversation, with which agent, and the stored session
+it runs in. Every voice endpoint calls :func:`open_session` before anything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parley.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    NotFoundError,
+    SessionError,
+    ValidationError,
+)
+from parley.providers.pool import KINDS
+from parley.server.auth import authenticate, check_rate
+from parley.server.sessions import hash_token
+from parley.server.state import ServerState
+from parley.storage import AgentRecord, ApiKeyRecord, SessionRecord
+from parley.storage.models import utcnow
+
+_TOKEN_PROBLEMS = {
+    "unknown": "invalid session token",
+    "used": "this session token was already used; create a new session",
+    "ended": "this session has ended; create a new session",
+    "expired": "this session token has expired; create a new session",
+}
+
+
+async def open_session(
+    state: ServerState,
+    *,
+    token: str | None = None,
+    api_key: str | None = None,
+    agent_id: str | None = None,
+    protocol: str = "native",
+    default_agent: bool = False,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[AgentRecord, SessionRecord]:
+    """Check credentials and agent; return the agent and the session to run.
+
+    A session ``token`` (single use, before it expires) claims a session created over
+    REST; otherwise ``api_key`` opens a new session with ``agent_id`` (or, when
+    ``default_agent``, with the server's default agent if no id is given). The
+    session's metadata records the ``protocol``.
+    """
+    key: ApiKeyRecord | None = None
+    if token:
+        token_hash = hash_token(token)
+        pending = await state.sessions.find_by_token(token_hash)
+        if pending is None:
+            raise AuthenticationError(_TOKEN_PROBLEMS["unknown"])
+        if pending.connected_at is not None:
+            raise AuthenticationError(_TOKEN_PROBLEMS["used"])
+        if pending.status != "active":
+            raise AuthenticationError(_TOKEN_PROBLEMS[pending.status])
+        if pending.expires_at is not None and pending.expires_at <= utcnow():
+            await state.sessions.claim_token(token_hash)  # marks it expired
+            raise AuthenticationError(_TOKEN_PROBLEMS["expired"])
+        agent_id = pending.agent_id
+    else:
+        key = await authenticate(state, api_key)
+        check_rate(state, key)
+        if not agent_id and default_agent:
+            agent_id = state.settings.default_agent_id
+        if not agent_id:
+            raise ValidationError("missing agent_id", param="agent_id")
+        if not key.may_use_agent(agent_id):
+            raise AuthorizationError(
+                f"this publishable key may not open conversations with agent {agent_id!r}",
+                param="agent_id",
+            )
+    agent = await state.agents.get(agent_id)
+    if agent is None:
+        raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
+    if agent.status != "active":
+        raise SessionError(f"agent {agent_id!r} is {agent.status} and takes no conversations")
+    for kind, spec in agent.provider_overrides.items():
+        if kind in KINDS and spec:
+            state.ready_providers().check(str(spec), kind)
+    state.ready_providers()
+    if token:
+        claimed, problem = await state.sessions.claim_token(token_hash)
+        if claimed is None or problem is not None:
+            raise AuthenticationError(_TOKEN_PROBLEMS[problem or "unknown"])
+        return agent, claimed
+    assert key is not None
+    meta = {"protocol": protocol, **(metadata or {})}
+    return agent, await state.sessions.create(agent.id, meta, api_key_id=key.id)

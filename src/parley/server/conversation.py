@@ -1,0 +1,173 @@
+"""One live conversation, whatever its wire protocol: the engine session plus what the
+server keeps of it (stored turns, metrics, the recording, the registry of live
+sessions). An endpoint admits the caller (:mod:`parley.server.admission`), wraps its
+connection in a :class:`~parley.server.state.Transport` and runs a
+:class:`LiveConversation`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from parley.core.agent import AgentConfig, EngineConfig, SessionModels
+from parley.core.clock import SystemClock
+from parley.core.events import AudioIn, AudioOut, ClientEvent, EndReason, ServerEvent
+from parley.core.records import TurnRecord
+from parley.core.session import VoiceSession
+from parley.observability.recording import SessionRecorder
+from parley.server.session_config import agent_config, engine_config
+from parley.server.state import LiveSession, ServerState, Transport
+from parley.storage import AgentRecord, SessionRecord
+
+log = logging.getLogger(__name__)
+
+
+class _StoreTurns:
+    """Stores each finished turn of one session."""
+
+    def __init__(self, state: ServerState, session_id: str) -> None:
+        self._state, self._session_id = state, session_id
+
+    async def on_turn(self, record: TurnRecord) -> None:
+        await self._state.sessions.add_turn(self._session_id, record)
+
+    async def on_turn_truncated(self, turn_id: str, text: str) -> None:
+        await self._state.sessions.truncate_agent_turn(self._session_id, turn_id, text)
+
+    async def on_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
+        await self._state.sessions.add_tool_output(self._session_id, turn_id, call_id, output)
+
+    async def on_end(self, reason: EndReason) -> None:
+        await self._state.sessions.end(self._session_id, reason)
+
+
+class LiveConversation:
+    """One conversation on one connection: the engine session plus what the server keeps
+    of it (stored turns, metrics, recording, the registry of live sessions)."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        agent: AgentRecord,
+        record: SessionRecord,
+        transport: Transport,
+        models: SessionModels,
+        *,
+        config: AgentConfig | None = None,
+        engine: EngineConfig | None = None,
+    ) -> None:
+        """``config`` replaces the stored agent's engine settings (ad-hoc sessions,
+        per-connection overrides); by default they come from ``agent``."""
+        self.state, self.agent, self.record, self.transport = state, agent, record, transport
+        self.clock = SystemClock()
+        self.recorder: SessionRecorder | None = None
+        if agent.settings.get("record_audio", state.settings.turns.record_audio):
+            self.recorder = SessionRecorder(self.clock.now())
+        if config is None:
+            config = agent_config(agent, state, first_message=record.initial_message)
+        self.session = VoiceSession(
+            conversation_id=record.id,
+            agent=config,
+            models=models,
+            emit=self.emit,
+            clock=self.clock,
+            engine=engine or engine_config(agent, state),
+            observer=_StoreTurns(state, record.id),
+            layer=state.agent_layer(agent, record),
+        )
+        self.live = LiveSession(record.id, agent.id, self.session, transport)
+        self._finished = False
+
+    @classmethod
+    async def open(
+        cls,
+        state: ServerState,
+        agent: AgentRecord,
+        record: SessionRecord,
+        transport: Transport,
+        *,
+        config: AgentConfig | None = None,
+    ) -> LiveConversation:
+        """A conversation with the models the agent names (its ``provider_overrides``;
+        the server's defaults for the rest), loaded on first use and shared."""
+        try:
+            chosen = await state.providers.for_session(agent.provider_overrides)
+            models = SessionModels(chosen.stt, chosen.llm, chosen.tts, chosen.vad_factory())
+            return cls(state, agent, record, transport, models, config=config)
+        except Exception:
+            await state.sessions.end(record.id, "error")  # it never ran
+            raise
+
+    @property
+    def session_id(self) -> str:
+        """The stored session's id (``ses_...``)."""
+        return self.record.id
+
+    async def emit(self, event: ServerEvent) -> None:
+        """Engine → client: count it, record agent audio, send it while the peer is there."""
+        self.state.metrics.observe(event)
+        if self.recorder is not None and isinstance(event, AudioOut):
+            self.recorder.agent_audio(event.pcm, event.turn_id, self.clock.now())
+        if self.transport.open:
+            await self.transport.deliver(event)
+
+    async def start(self) -> bool:
+        """Register the session and start the engine (greeting). False if the agent was
+        deleted meanwhile (the client was told; call :meth:`finish` anyway)."""
+        self.state.live.add(self.live)
+        log.info(
+            "session started",
+            extra={"session_id": self.record.id, "agent_id": self.agent.id},
+        )
+        if await self.state.agents.get(self.agent.id) is None:  # deleted while connecting
+            await self.live.terminate("agent_deleted")
+            return False
+        await self.session.start()
+        self.state.metrics.sessions_started.inc()
+        return True
+
+    async def feed(self, event: ClientEvent) -> None:
+        """Client → engine (user audio is recorded too)."""
+        if self.recorder is not None and isinstance(event, AudioIn):
+            self.recorder.user_audio(event.pcm, self.clock.now())
+        await self.session.handle(event)
+
+    async def run(self, talk: Callable[[], Awaitable[EndReason]]) -> EndReason:
+        """Start, ``talk`` until the conversation ends (``talk`` returns why), finish.
+        An unexpected failure ends the session with ``error``."""
+        reason: EndReason = "client"
+        try:
+            if await self.start():
+                reason = await talk()
+        except Exception:
+            log.exception("session failed", extra={"session_id": self.record.id})
+            reason = "error"
+        finally:
+            reason = await self.finish(reason)
+        return reason
+
+    async def finish(self, reason: EndReason) -> EndReason:
+        """End the session (if the engine has not already), close the connection, store
+        the recording; returns the reason the session ended with. Idempotent."""
+        if self._finished:
+            return self.session.ended or reason
+        self._finished = True
+        self.state.live.remove(self.record.id)
+        live = self.live
+        if live.terminating is not None:  # ended by the API: it sends and closes
+            await live.terminating.wait()
+        await self.session.close(self.session.ended or reason, notify=self.transport.open)
+        if self.transport.open:
+            self.transport.open = False
+            with contextlib.suppress(Exception):
+                await self.transport.close(1000, "")
+        final = self.session.ended or reason
+        self.state.metrics.sessions_ended.labels(final).inc()
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.save, self.state.recording_path(self.record.id))
+        log.info("session ended", extra={"session_id": self.record.id, "reason": final})
+        return final

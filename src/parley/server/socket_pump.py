@@ -1,0 +1,166 @@
+"""The socket side of every voice protocol, written once.
+
+- :class:`WireTransport`: a connection as a conversation sees it
+  (:class:`~parley.server.state.Transport`). Each engine event is encoded into the
+  protocol's messages, which are sent in order (one event's messages are never
+  interleaved with another's); once the peer is gone, sending stops quietly.
+- :func:`pump`: the read loop of a WebSocket conversation. It hands each frame to the
+  protocol's handler until the peer leaves, the session ends itself (idle, max_turns),
+  or the connection stays quiet too long.
+- :func:`decoded`: the handler of protocols whose frames decode to engine events; a
+  frame the codec refuses gets an ``error`` event and the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from parley.core.events import ClientEvent, EndReason, ErrorOut, ServerEvent
+from parley.errors import ParleyError
+from parley.server.conversation import LiveConversation
+
+log = logging.getLogger(__name__)
+
+Frame = str | bytes
+M = TypeVar("M")
+
+
+class WireTransport(Generic[M]):
+    """Sends engine events as a protocol's messages (``encode``), one at a time
+    (``send``); ``close`` closes the connection (none: closing only stops sending)."""
+
+    def __init__(
+        self,
+        send: Callable[[M], Awaitable[None]],
+        encode: Callable[[ServerEvent], Iterable[M]],
+        close: Callable[[int, str], Awaitable[None]] | None = None,
+    ) -> None:
+        self._send, self._encode, self._close = send, encode, close
+        self._lock = asyncio.Lock()
+        self.open = True
+        """False once the peer is gone or the connection is closing."""
+
+    async def deliver(self, event: ServerEvent) -> None:
+        """Encode ``event`` and send its messages."""
+        if self.open:
+            await self.send(*self._encode(event))
+
+    async def send(self, *messages: M) -> None:
+        """Send ``messages`` in order (a peer that is gone ends sending, quietly)."""
+        if not messages or not self.open:
+            return
+        async with self._lock:
+            try:
+                for message in messages:
+                    await self._send(message)
+            except Exception as exc:  # the peer is gone (each library says so its own way)
+                self.open = False
+                log.info("stopped sending: the peer is gone (%s)", type(exc).__name__)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection (or only stop sending)."""
+        self.open = False
+        if self._close is not None:
+            await self._close(code, reason)
+
+
+def text_transport(
+    ws: WebSocket, encode: Callable[[ServerEvent], Iterable[str]]
+) -> WireTransport[str]:
+    """A WebSocket that carries a protocol's messages as text frames."""
+    return WireTransport(ws.send_text, encode, _closer(ws))
+
+
+def _closer(ws: WebSocket) -> Callable[[int, str], Awaitable[None]]:
+    async def close(code: int, reason: str) -> None:
+        await ws.close(code=code, reason=reason)
+
+    return close
+
+
+async def refuse(ws: WebSocket, transport: WireTransport[Any], exc: ParleyError) -> None:
+    """Close the socket with ``exc``'s close code, after what the protocol said of it."""
+    transport.open = False
+    with contextlib.suppress(Exception):
+        await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+
+
+def decoded(
+    live: LiveConversation, decode: Callable[[Frame], Iterable[ClientEvent]]
+) -> Callable[[Frame], Awaitable[None]]:
+    """A frame handler that feeds ``decode``'s events to the conversation; a frame the
+    codec refuses gets an ``error`` event, and the session goes on."""
+
+    async def handle(frame: Frame) -> None:
+        try:
+            events = list(decode(frame))
+        except ParleyError as exc:
+            await live.emit(ErrorOut(exc.code, exc.message))
+            return
+        for event in events:
+            await live.feed(event)
+
+    return handle
+
+
+async def pump(
+    ws: WebSocket,
+    live: LiveConversation,
+    handle: Callable[[Frame], Awaitable[None]],
+    *,
+    quiet_s: float,
+    quiet: str,
+    inbox: asyncio.Queue[ClientEvent] | None = None,
+    last_activity: Callable[[], float] | None = None,
+) -> EndReason:
+    """Hand the socket's frames to ``handle`` (and the protocol's own queued events in
+    ``inbox`` to the session) until the peer leaves, the session ends itself, or nothing
+    happened for ``quiet_s``: the client gets a ``session_error`` saying ``quiet`` and
+    the session ends as ``idle``. Activity is the last frame received, unless
+    ``last_activity`` says otherwise (monotonic seconds)."""
+    session = live.session
+    received_at = time.monotonic()
+    active = last_activity or (lambda: received_at)
+    ended = asyncio.create_task(session.ended_event.wait())
+    receive: asyncio.Task[Any] = asyncio.create_task(ws.receive())
+    queued = asyncio.create_task(inbox.get()) if inbox is not None else None
+    try:
+        while True:
+            waiting = {receive, ended, *([queued] if queued is not None else [])}
+            wait_s = max(0.0, active() + quiet_s - time.monotonic())
+            done, _ = await asyncio.wait(
+                waiting, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if ended in done and session.ended is not None:
+                return session.ended
+            if queued is not None and queued in done and inbox is not None:
+                await live.feed(queued.result())
+                queued = asyncio.create_task(inbox.get())
+            if receive not in done:
+                if not done and time.monotonic() - active() >= quiet_s:
+                    await live.emit(ErrorOut("session_error", quiet))
+                    return "idle"
+                continue
+            try:
+                message = receive.result()
+            except (WebSocketDisconnect, RuntimeError):
+                return "client"
+            if message["type"] == "websocket.disconnect":
+                return "client"
+            received_at = time.monotonic()
+            frame = message.get("text")
+            await handle(frame if frame is not None else message.get("bytes") or b"")
+            if session.ended is not None:
+                return session.ended
+            receive = asyncio.create_task(ws.receive())
+    finally:
+        for task in (ended, receive, queued):
+            if task is not None:
+                task.cancel()
