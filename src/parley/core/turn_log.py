@@ -1,15 +1,18 @@
 """What a session hands to storage: finished turns, tool results, truncations, the end.
 
-Storage failures are logged and never stop the conversation. The clause timing of the
-last few agent turns is kept, so a client can still cut a finished turn to what it
-actually played.
+Storage failures are logged and never stop the conversation. A write is never cut in
+the middle: when the task that stores a turn is cancelled (a barge-in, the end of the
+session), the write itself completes. The clause timing of the last few agent turns is
+kept, so a client can still cut a finished turn to what it actually played.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -39,15 +42,12 @@ class TurnLog:
         self._ledger = ledger
         self._extra = log_extra
         self._marks: OrderedDict[str, list[ClauseMark]] = OrderedDict()
+        self._writes: set[asyncio.Future[None]] = set()
 
     async def turn(self, record: TurnRecord) -> None:
         """Store a finished turn."""
-        if self._observer is None:
-            return
-        try:
-            await self._observer.on_turn(record)
-        except Exception:
-            log.exception("could not store turn", extra=self._extra(record.turn_id))
+        if self._observer is not None:
+            await self._write(self._observer.on_turn(record), "turn", record.turn_id)
 
     async def agent_turn(self, record: TurnRecord, calls: Sequence[ToolCall]) -> None:
         """Store an agent turn with the tool calls it made (and any results already in)."""
@@ -58,30 +58,33 @@ class TurnLog:
 
     async def tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
         """Attach a tool's result to the stored agent turn that called it."""
-        if self._observer is None:
-            return
-        try:
-            await self._observer.on_tool_output(turn_id, call_id, output)
-        except Exception:
-            log.exception("could not store a tool result", extra=self._extra(turn_id))
+        if self._observer is not None:
+            write = self._observer.on_tool_output(turn_id, call_id, output)
+            await self._write(write, "tool result", turn_id)
 
     async def truncated(self, turn_id: str, text: str) -> None:
         """A finished agent turn was heard only up to ``text``."""
-        if self._observer is None:
-            return
-        try:
-            await self._observer.on_turn_truncated(turn_id, text)
-        except Exception:
-            log.exception("could not store the truncated turn", extra=self._extra(turn_id))
+        if self._observer is not None:
+            write = self._observer.on_turn_truncated(turn_id, text)
+            await self._write(write, "truncated turn", turn_id)
 
     async def end(self, reason: EndReason) -> None:
         """The session ended."""
-        if self._observer is None:
-            return
-        try:
-            await self._observer.on_end(reason)
-        except Exception:
-            log.exception("could not store session end", extra=self._extra(None))
+        if self._observer is not None:
+            await self._write(self._observer.on_end(reason), "session end", None)
+
+    async def _write(self, write: Awaitable[None], what: str, turn_id: str | None) -> None:
+        """Run one storage write to its end, even if the caller is cancelled meanwhile."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(lambda t: self._written(t, what, turn_id))
+        with contextlib.suppress(Exception):  # logged by _written
+            await asyncio.shield(task)
+
+    def _written(self, task: asyncio.Future[None], what: str, turn_id: str | None) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("could not store the %s", what, exc_info=exc, extra=self._extra(turn_id))
 
     def keep_marks(self, turn_id: str, marks: list[ClauseMark]) -> None:
         """Remember where the clauses of agent turn ``turn_id`` lie in its audio."""

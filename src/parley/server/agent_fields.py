@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
 from pydantic_core import PydanticUndefined
 
-from parley.providers.pool import BUILT_IN
 from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.state import ServerState
 from parley.server.validation import (
@@ -67,20 +66,11 @@ class Tool(BaseModel):
         return value
 
 
-def _provider_spec(kind: str) -> Any:
-    def check(value: str | None) -> str | None:
-        if value is None:
-            return None
-        known = sorted(k for k in BUILT_IN if k.startswith(f"{kind}:"))
-        if value not in known:
-            raise ValueError(f"unknown {kind} provider {value!r}; known: {known}")
-        return value
-
-    return check
-
-
-def _known(kind: str) -> dict[str, Any]:
-    return {"enum": [*sorted(k for k in BUILT_IN if k.startswith(f"{kind}:")), None]}
+def _provider(kind: str, what: str) -> Any:
+    """A provider name of ``kind`` (``kind:name``); which names exist is the server's
+    to say (the OpenAPI schema lists them, a create or update checks them)."""
+    pattern = rf"^{kind}:[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$"
+    return Field(None, description=f"{what} provider (GET /v1/providers)", pattern=pattern)
 
 
 class ProviderOverrides(BaseModel):
@@ -88,15 +78,11 @@ class ProviderOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stt: str | None = Field(None, description="an STT provider", json_schema_extra=_known("stt"))
-    llm: str | None = Field(None, description="an LLM provider", json_schema_extra=_known("llm"))
-    tts: str | None = Field(None, description="a TTS provider", json_schema_extra=_known("tts"))
+    stt: str | None = _provider("stt", "an STT")
+    llm: str | None = _provider("llm", "an LLM")
+    tts: str | None = _provider("tts", "a TTS")
     llm_temperature: Annotated[float, Field(ge=0.0, le=2.0), NoBool] | None = None
     llm_max_tokens: Annotated[int, Field(ge=8, le=2048), NoBool] | None = None
-
-    _stt = field_validator("stt")(_provider_spec("stt"))
-    _llm = field_validator("llm")(_provider_spec("llm"))
-    _tts = field_validator("tts")(_provider_spec("tts"))
 
 
 Role = Literal["create", "update", "response"]

@@ -45,6 +45,30 @@ class AgentDeleted(BaseModel):
     sessions_ended: int = Field(description="live and waiting sessions that were ended")
 
 
+def check_providers(state: ServerState, overrides: dict[str, Any] | None) -> None:
+    """422 unless every provider named in ``overrides`` exists on this server."""
+    pool = state.providers
+    for kind in ("stt", "llm", "tts"):
+        spec = (overrides or {}).get(kind)
+        if spec is not None and spec not in pool.names(kind):
+            raise ValidationError(
+                f"provider_overrides.{kind}: unknown {kind} provider {spec!r}; "
+                f"known: {pool.names(kind)}",
+                param=f"provider_overrides.{kind}",
+            )
+
+
+def list_providers_in_schema(schema: dict[str, Any], state: ServerState) -> dict[str, Any]:
+    """The OpenAPI ``schema`` with this server's provider names as the enums of
+    ``ProviderOverrides`` (the dashboard's agent form offers them)."""
+    model = schema.get("components", {}).get("schemas", {}).get("ProviderOverrides", {})
+    for kind in ("stt", "llm", "tts"):
+        field = model.get("properties", {}).get(kind)
+        if field is not None:
+            field["enum"] = [*state.providers.names(kind), None]
+    return schema
+
+
 def check_voice(state: ServerState, voice_id: str) -> None:
     """422 unless ``voice_id`` is an installed voice (503 while the models load)."""
     voices = [v.id for v in state.ready_providers().tts.voices()]
@@ -76,6 +100,7 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 
 async def _create(body: AgentCreate, state: ServerState) -> Agent:
     values = body.model_dump()
+    check_providers(state, values["provider_overrides"])
     check_voice(state, values["voice_id"])
     turn = {name: values.pop(name) for name in TURN_SETTINGS}
     settings = {name: value for name, value in turn.items() if value is not None}
@@ -127,6 +152,8 @@ async def update_agent(agent_id: str, body: AgentUpdate, state: State, _key: Api
     for name in sorted(NOT_NULL & changes.keys()):
         if changes[name] is None:
             raise ValidationError(f"{name}: may not be null", param=name)
+    if "provider_overrides" in changes:
+        check_providers(state, changes["provider_overrides"])
     if "voice_id" in changes:
         check_voice(state, changes["voice_id"])
     turn = {name: changes.pop(name) for name in TURN_SETTINGS if name in changes}

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -29,7 +30,7 @@ from parley.server import (
 )
 from parley.server.auth import require_admin
 from parley.server.errors import install_error_handlers
-from parley.server.state import ServerState
+from parley.server.state import AgentLayerFactory, ServerState
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,21 @@ async def _load_models(state: ServerState) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, providers: ProviderPool | None = None
+    settings: Settings | None = None,
+    *,
+    providers: ProviderPool | None = None,
+    agent_layer: AgentLayerFactory | None = None,
 ) -> FastAPI:
     """Build the ASGI app. Its default models load in the background, unless a pool
-    whose defaults are already loaded is given (``providers``)."""
+    whose defaults are already loaded is given (``providers``). ``agent_layer`` makes
+    each session's hooks and tool runner (none by default)."""
     settings = settings or Settings()
     state = ServerState.create(settings)
     if providers is not None:
         state.providers = providers
         state.models_ready.set()
+    if agent_layer is not None:
+        state.agent_layer = agent_layer
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,4 +127,12 @@ def create_app(
     app.include_router(web.router)
     socketio_agent.mount(app)
     web.mount_dashboard(app)  # last: it serves everything no route above claims
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = agents.list_providers_in_schema(generate(), state)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
