@@ -84,8 +84,6 @@ class SessionParts:
     emit: Emit
     clock: Clock
     wallclock: Callable[[], datetime]
-    output_open: asyncio.Event
-    """Cleared while output is paused."""
 
 
 class Responder:
@@ -104,7 +102,9 @@ class Responder:
         self._context, self._exchanges, self._ledger = p.context, p.exchanges, p.ledger
         self._turn_log, self._upkeep = p.turn_log, p.upkeep
         self._emit, self._clock, self._wallclock = p.emit, p.clock, p.wallclock
-        self._output_open = p.output_open
+        self._output_open = asyncio.Event()
+        """Cleared while output is paused."""
+        self._output_open.set()
         self._extra = host.log_extra
         self.paused = False
         """Output is frozen (control ``pause``): a new speaker starts paused."""

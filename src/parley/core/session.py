@@ -1,16 +1,14 @@
 """VoiceSession: one conversation. It orchestrates the parts: the :class:`Listener`
-(audio → turn signals), the :class:`ExchangeLifecycle` (the agent turn in progress),
-the agent layer's hooks and tool runner, :class:`Upkeep` (idle check-ins, turn limit)
-and the :class:`TurnLog` (storage).
-
-The session knows nothing about sockets or JSON: events come in through
-:meth:`VoiceSession.handle` and go out through the ``emit`` coroutine it was given.
+(audio → turn signals), the :class:`ExchangeLifecycle` (the agent turn in progress), the
+:class:`Responder` (what the agent says, through the agent layer's hooks), the
+:class:`Upkeep` (idle check-ins, turn limit) and the :class:`TurnLog` (storage). It knows
+nothing about sockets or JSON: events come in through :meth:`VoiceSession.handle` and go
+out through the ``emit`` coroutine it was given.
 
 Barge-in is two-step. Speech of ``interrupt_min_speech_ms`` while the agent is audible
-suspends the agent at once (``interruption``: the client drops queued audio). When the
-user's utterance is transcribed, real words end the agent's turn where the user stopped
-hearing it; a backchannel ("mhm") or a noise without words resumes the agent where it
-stopped.
+suspends the agent at once (``interruption``: the client drops queued audio). Real words
+in the user's utterance then end the agent's turn where the user stopped hearing it; a
+backchannel ("mhm") or a noise without words resumes the agent where it stopped.
 """
 
 from __future__ import annotations
@@ -121,8 +119,6 @@ class VoiceSession:
         self._stt_task: asyncio.Task[Transcript] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         """Background work of the session (turn poller, prefill, server-side tools)."""
-        self._output_open = asyncio.Event()
-        self._output_open.set()
         self._turns = 0
         self._listening = True
         self._paused = False
@@ -131,7 +127,7 @@ class VoiceSession:
         """Set once the session is over (also when it ends itself: idle, max_turns)."""
         parts = SessionParts(
             conversation_id, models, self.engine, self.context, self.exchanges, self.ledger,
-            self.turn_log, self.upkeep, emit, clock, wallclock, self._output_open,
+            self.turn_log, self.upkeep, emit, clock, wallclock,
         )  # fmt: skip
         self.responder = Responder(self, parts, agent, layer or AgentLayer())
 
