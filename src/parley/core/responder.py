@@ -177,7 +177,7 @@ class Responder:
                 await self.reply(exchange)
             return
         if exchange.commit is not None:
-            await self._answer_speculatively(exchange, text)
+            await self.answer(exchange, text)
             return
         base = self.agent.turns.end_of_turn_silence_ms
         target = silence_target_ms(text, base)
@@ -191,9 +191,11 @@ class Responder:
         await self.answer(exchange, text)
 
     async def answer(self, exchange: Exchange, text: str) -> None:
-        """A committed user turn: the hooks decide, the turn joins the conversation, and
-        (unless only transcribing) the agent answers. A filler line said while a hook
-        holds the turn starts the agent turn early."""
+        """A user turn: the hooks decide, the turn joins the conversation, and (unless
+        only transcribing) the agent answers. A speculative exchange prepares the reply
+        now and releases its audio at end of turn (or is cancelled if the user goes on).
+        A filler line said while a hook holds the turn starts the agent turn early (in a
+        speculative exchange, once the turn has ended)."""
         feed, release = TokenFeed(), asyncio.Event()
         speaking = None
         if exchange.reply:
@@ -202,40 +204,22 @@ class Responder:
 
         async def filler(line: str) -> None:
             feed.say(line)
-            await self._exchanges.open_turn(exchange)
-            release.set()
+            if exchange.commit is None:
+                await self._exchanges.open_turn(exchange)
+                release.set()
 
         try:
             outcome = await self._decide(exchange, text, filler if speaking else None)
+            if speaking is not None:
+                user: ChatMessage = {"role": "user", "content": outcome.text}
+                messages = [*self._context.messages(exchange.instructions), user]
+                feed.then(self._reply_tokens(exchange, outcome, messages))
+            if exchange.commit is not None:
+                await exchange.commit.wait()
+                exchange.stage = Stage.ANSWERING
             await self._user_turn(exchange, outcome.text)
             if speaking is None:
                 return
-            feed.then(self._reply_tokens(exchange, outcome))
-            await self._exchanges.open_turn(exchange)
-            release.set()
-            await speaking
-        finally:
-            await _cancelled(speaking)
-        await self._after_reply()
-
-    async def _answer_speculatively(self, exchange: Exchange, text: str) -> None:
-        """Generate and synthesize the reply now; commit the user turn and release the
-        audio at end of turn (or be cancelled if the user goes on)."""
-        assert exchange.commit is not None
-        feed, release = TokenFeed(), asyncio.Event()
-        reply = self._speak(exchange, feed.stream(), measured=True, release=release)
-        speaking = asyncio.create_task(reply)
-
-        async def filler(line: str) -> None:
-            feed.say(line)  # heard once the turn has ended
-
-        try:
-            outcome = await self._decide(exchange, text, filler)
-            user: ChatMessage = {"role": "user", "content": outcome.text}
-            feed.then(self._reply_tokens(exchange, outcome, [*self._context.messages(), user]))
-            await exchange.commit.wait()
-            exchange.stage = Stage.ANSWERING
-            await self._user_turn(exchange, outcome.text)
             await self._exchanges.open_turn(exchange)
             release.set()
             await speaking
