@@ -45,7 +45,13 @@ class ModelSettings(BaseModel):
         True, description="prepare the reply during the end-of-turn silence"
     )
     llm_threads: int = Field(2, ge=1)
-    llm_context_tokens: int = Field(2048, ge=256)
+    llm_context_tokens: int = Field(2048, ge=256, description="context of each LLM slot")
+    llm_parallel: int = Field(
+        1, ge=1, le=64, description="conversations the local LLM decodes at once (slots)"
+    )
+    llm_cache_mib: int = Field(
+        256, ge=0, le=65536, description="RAM for evaluated prompts of idle conversations"
+    )
     llm_max_tokens: int = Field(96, ge=8, le=2048)
     llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
     tts_threads: int = Field(1, ge=1)

@@ -1,4 +1,9 @@
-"""The LLM prompt-state cache: same answers, bounded memory (real SmolLM2)."""
+"""The local LLM's prompt reuse: a turn evaluates only what is new even when sessions take
+turns on the one model (real SmolLM2 through llama.cpp).
+
+Reuse is not bit-exact: llama.cpp evaluates a reused prefix in other batch sizes than a
+fresh one, so greedy replies may part after some tokens (llama.cpp documents this for
+``cache_prompt``); the first turn of each session, with nothing to reuse, is identical."""
 
 from __future__ import annotations
 
@@ -10,26 +15,32 @@ from parley.providers.llm.llama_local import LlamaCppLLM
 pytestmark = pytest.mark.integration
 
 
-async def _two_sessions(llm: LlamaCppLLM) -> list[str]:
-    a: list[ChatMessage] = [{"role": "system", "content": "Be brief."}]
-    b: list[ChatMessage] = [{"role": "system", "content": "You are a pirate."}]
-    replies = []
+async def _two_sessions(llm: LlamaCppLLM) -> tuple[list[str], list[dict[str, float]]]:
+    a: list[ChatMessage] = [{"role": "system", "content": "Be brief. " * 20}]
+    b: list[ChatMessage] = [{"role": "system", "content": "You are a pirate. " * 20}]
+    replies, timings = [], []
     for i in range(2):
         for conversation in (a, b):  # two sessions taking turns on one model
             conversation.append({"role": "user", "content": f"Tell me about number {i}."})
             tokens = [t async for t in llm.stream(conversation, max_tokens=20, temperature=0.0)]
             conversation.append({"role": "assistant", "content": "".join(tokens)})
             replies.append("".join(tokens))
-    return replies
+            timings.append(llm.last_timings)
+    return replies, timings
 
 
-async def test_cache_changes_nothing_but_keeps_only_one_row_of_logits() -> None:
-    cached, uncached = LlamaCppLLM(), LlamaCppLLM(cache_bytes=1)
+async def test_reused_prompts_change_nothing_and_evaluate_only_the_new_turn() -> None:
+    reused, fresh = LlamaCppLLM(), LlamaCppLLM(reuse_prompts=False)
     try:
-        assert await _two_sessions(cached) == await _two_sessions(uncached)
-        states = list(cached._llm.cache.cache_state.values())  # type: ignore[union-attr]
-        assert states, "conversations were cached"
-        assert all(state.scores.shape[0] == 1 for state in states)
+        (with_cache, timings), (without, fresh_timings) = (
+            await _two_sessions(reused),
+            await _two_sessions(fresh),
+        )
+        assert with_cache[:2] == without[:2]
+        second_round = timings[2:]
+        assert all(t["cache_n"] > 100 for t in second_round), "each session's prefix came back"
+        assert all(t["prompt_n"] < 40 for t in second_round), "only the new turn was evaluated"
+        assert all(t["cache_n"] == 0 for t in fresh_timings)
     finally:
-        cached.close()
-        uncached.close()
+        reused.close()
+        fresh.close()

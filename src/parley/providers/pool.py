@@ -43,7 +43,13 @@ def _whisper(s: Settings) -> SpeechToText:
 def _llama(s: Settings) -> LanguageModel:
     from parley.providers.llm.llama_local import LlamaCppLLM
 
-    return LlamaCppLLM(threads=s.models.llm_threads, context=s.models.llm_context_tokens)
+    m = s.models
+    return LlamaCppLLM(
+        threads=m.llm_threads,
+        context=m.llm_context_tokens,
+        parallel=m.llm_parallel,
+        cache_mib=m.llm_cache_mib,
+    )
 
 
 def _piper(s: Settings) -> TextToSpeech:

