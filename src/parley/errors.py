@@ -53,6 +53,13 @@ class ValidationError(ParleyError):
     ws_close_code = 4000
 
 
+class PayloadTooLargeError(ValidationError):
+    """A body, or the audio in it, over the endpoint's limit."""
+
+    http_status = 413
+    ws_close_code = 1009
+
+
 class SessionError(ParleyError):
     """The operation does not fit the session's state (ended, paused agent, ...)."""
 

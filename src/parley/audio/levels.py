@@ -1,4 +1,5 @@
-"""Signal levels: where speech starts and ends in a recording (for clients and benchmarks).
+"""Signal levels: where speech starts and ends in a recording (for clients and benchmarks),
+silent audio, and where long audio can be cut at a pause.
 
 Speech is where a 32 ms frame's level stands ``margin_db`` above the recording's noise
 floor for two frames in a row. The floor is the 5th-percentile frame level (the 20th can
@@ -31,3 +32,30 @@ def speech_bounds_ms(pcm: bytes, margin_db: float = 15.0) -> tuple[float, float]
     if not len(runs):
         return None
     return float(runs[0]) * FRAME_MS, float(runs[-1] + 2) * FRAME_MS
+
+
+def is_silent(pcm: bytes, peak_dbfs: float = -60.0) -> bool:
+    """True when no sample of ``pcm`` reaches ``peak_dbfs`` (nothing could be said)."""
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
+    if not len(samples):
+        return True
+    peak = int(np.abs(samples.astype(np.int32)).max())
+    return bool(peak < 32768.0 * 10 ** (peak_dbfs / 20.0))
+
+
+def split_at_pauses(pcm: bytes, max_ms: float, search_ms: float) -> list[bytes]:
+    """Cut 16 kHz PCM16 audio into pieces of at most ``max_ms``. Each piece ends with the
+    quietest 32 ms frame of its last ``search_ms``, so words are rarely split. Joined,
+    the pieces are ``pcm``."""
+    piece = max(1, int(max_ms // FRAME_MS))  # in frames
+    search = min(piece, max(1, int(search_ms // FRAME_MS)))
+    levels = frame_levels_db(pcm)
+    pieces: list[bytes] = []
+    start = 0
+    while len(pcm) - start * VAD_FRAME_BYTES > piece * VAD_FRAME_BYTES:
+        window = levels[start + piece - search : start + piece][::-1]
+        end = start + piece - int(np.argmin(window))  # after the last quietest frame
+        pieces.append(pcm[start * VAD_FRAME_BYTES : end * VAD_FRAME_BYTES])
+        start = end
+    pieces.append(pcm[start * VAD_FRAME_BYTES :])
+    return pieces

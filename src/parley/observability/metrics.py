@@ -1,6 +1,6 @@
 """Prometheus metrics of one server: sessions, turns, stage latencies, interruptions,
-errors, model queue wait. Fed from the events a session emits, so the engine itself
-knows nothing about Prometheus."""
+errors, model queue wait, speech API requests. Session metrics are fed from the events a
+session emits, so the engine itself knows nothing about Prometheus."""
 
 from __future__ import annotations
 
@@ -58,6 +58,27 @@ class ServerMetrics:
             buckets=_BUCKETS,
             registry=r,
         )
+
+        self.speech_requests = Counter(
+            "parley_speech_requests",
+            "Requests to the OpenAI-compatible speech endpoints, by endpoint (transcriptions, "
+            "speech) and outcome (ok; rejected: 4xx; error: 5xx; aborted: the client left "
+            "while audio streamed)",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        self.speech_audio = Counter(
+            "parley_speech_audio_seconds",
+            "Seconds of audio transcribed (transcriptions) or synthesized (speech)",
+            ["endpoint"],
+            registry=r,
+        )
+
+    def speech_request(self, endpoint: str, outcome: str, audio_seconds: float = 0.0) -> None:
+        """Count one request to ``/v1/audio/<endpoint>`` and the audio it processed."""
+        self.speech_requests.labels(endpoint, outcome).inc()
+        if audio_seconds:
+            self.speech_audio.labels(endpoint).inc(audio_seconds)
 
     def observe(self, event: ServerEvent) -> None:
         """Count one event a session sent to its client."""

@@ -23,6 +23,7 @@ from parley.server import (
     realtime,
     sessions,
     socketio_agent,
+    speech,
     twilio,
     voices,
     web,
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(voices.router)
     app.include_router(keys.router)
+    app.include_router(speech.router)
     app.include_router(ws_native.router)
     app.include_router(realtime.router)
     app.include_router(twilio.router)

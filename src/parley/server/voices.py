@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import unicodedata
-import wave
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from parley.audio.wav import wav_bytes
 from parley.errors import NotFoundError, ValidationError
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
@@ -35,15 +34,12 @@ class VoiceList(BaseModel):
     data: list[Voice]
 
 
-def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
-    """PCM16 mono audio as a WAV file."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes(pcm)
-    return buffer.getvalue()
+def spoken_text(text: str, param: str) -> str:
+    """``text`` with control characters as spaces; 422 when nothing is left to say."""
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+    if not text.strip():
+        raise ValidationError(f"{param}: must contain something to say", param=param)
+    return text
 
 
 @router.get("", response_model=VoiceList, responses=error_responses(403, 503))
@@ -79,8 +75,6 @@ async def preview_voice(
     voice = next((v for v in tts.voices() if v.id == voice_id), None)
     if voice is None:
         raise NotFoundError(f"voice {voice_id!r} not found", param="voice_id")
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
-    if not text.strip():
-        raise ValidationError("text: must contain something to say", param="text")
+    text = spoken_text(text, "text")
     pcm = b"".join([chunk async for chunk in tts.synthesize(text, voice_id=voice.id)])
     return Response(wav_bytes(pcm, voice.sample_rate), media_type="audio/wav")
