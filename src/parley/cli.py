@@ -14,7 +14,7 @@ from parley.config import ClientSettings, Settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k, v in {"data_dir": args.data_dir}.items() if v is not None}
-    for name in ("host", "port"):
+    for name in ("host", "port", "providers_file"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     return Settings(**overrides)
@@ -39,10 +39,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from parley.observability.logging import configure_logging
+    from parley.providers.catalog import ProvidersFileError
     from parley.server import create_app
 
     settings = _settings(args)
     configure_logging(settings.log_level, json_format=settings.log_json)
+    try:
+        app = create_app(settings)
+    except ProvidersFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     admin_key, demo = asyncio.run(_bootstrap(settings))
     if admin_key:
         print("Created the admin API key. It is shown only once; store it now:", flush=True)
@@ -58,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Dashboard: http://{settings.host}:{settings.port}/ (sign in with an API key)", flush=True
     )
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -216,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--data-dir", type=Path, default=None, help="default ./parley-data")
+    serve.add_argument(
+        "--providers",
+        dest="providers_file",
+        type=Path,
+        default=None,
+        help="TOML file of named STT, LLM and TTS providers (or PARLEY_PROVIDERS_FILE)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)

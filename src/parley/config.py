@@ -6,6 +6,7 @@ groups use ``__``, e.g. ``PARLEY_TURNS__END_OF_TURN_SILENCE_MS=700``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -123,6 +124,9 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         False, description="serve /metrics without an admin API key (for a private network)"
     )
+    providers_file: Path | None = Field(
+        None, description="TOML file of named STT, LLM and TTS providers (docs/providers.md)"
+    )
     turns: TurnSettings = Field(default_factory=TurnSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
@@ -144,3 +148,9 @@ class ClientSettings(BaseSettings):
 
     api_key: str | None = None
     url: str = "http://127.0.0.1:8000"
+
+
+def environment_secret(name: str) -> str | None:
+    """The value of environment variable ``name`` (a provider's secret), if set and not
+    empty. Secrets are read here only, and never logged or stored."""
+    return os.environ.get(name) or None

@@ -110,3 +110,13 @@ class ProviderUnavailableError(ParleyError):
     code = "internal_error"
     http_status = 500
     ws_close_code = 1011
+
+
+class ProviderError(ParleyError):
+    """A model server behind a provider failed: down, too slow, an error answer, or an
+    answer that cannot be used. The message names the provider; the turn fails, the
+    session goes on, and the next turn tries again."""
+
+    code = "internal_error"
+    http_status = 502
+    ws_close_code = 1011

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 def test_list_voices_and_preview(server: Server) -> None:
     with ParleyClient(server.url, server.admin_key) as client:
         voices = client.list_voices()
-        assert voices and all(set(v) == {"id", "name", "language", "sample_rate"} for v in voices)
+        fields = {"id", "name", "language", "sample_rate", "provider"}
+        assert voices and all(set(v) == fields for v in voices)
+        assert voices[0]["provider"] == "tts:piper-local"
         joe = next(v for v in voices if v["id"] == "en_US-joe-medium")
         assert joe["sample_rate"] == 22050 and joe["language"].startswith("en")
         wav = client.voice_preview("en_US-joe-medium", "Testing one two three.")

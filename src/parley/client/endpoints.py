@@ -123,6 +123,10 @@ def list_voices() -> Endpoint[list[types.Voice]]:
     return Endpoint("GET", "/v1/voices", _data)
 
 
+def list_providers() -> Endpoint[list[types.Provider]]:
+    return Endpoint("GET", "/v1/providers", _data)
+
+
 def voice_preview(voice_id: str, text: str | None) -> Endpoint[bytes]:
     params = _drop_none({"text": text})
     return Endpoint("GET", _path("voices", voice_id, "/preview"), _content, params=params)

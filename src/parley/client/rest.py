@@ -22,6 +22,7 @@ from parley.client.types import (
     ApiKey,
     ApiKeyCreated,
     KeyOptions,
+    Provider,
     Session,
     SessionDetail,
     SessionOptions,
@@ -132,6 +133,10 @@ class ParleyClient:
     def voice_preview(self, voice_id: str, text: str | None = None) -> bytes:
         """``GET /v1/voices/{id}/preview``: a WAV file."""
         return self._send(endpoints.voice_preview(voice_id, text))
+
+    def list_providers(self) -> list[Provider]:
+        """``GET /v1/providers``."""
+        return self._send(endpoints.list_providers())
 
     # API keys
     def create_key(self, name: str, **options: Unpack[KeyOptions]) -> ApiKeyCreated:
@@ -250,6 +255,10 @@ class AsyncParleyClient:
     async def voice_preview(self, voice_id: str, text: str | None = None) -> bytes:
         """``GET /v1/voices/{id}/preview``: a WAV file."""
         return await self._send(endpoints.voice_preview(voice_id, text))
+
+    async def list_providers(self) -> list[Provider]:
+        """``GET /v1/providers``."""
+        return await self._send(endpoints.list_providers())
 
     # API keys
     async def create_key(self, name: str, **options: Unpack[KeyOptions]) -> ApiKeyCreated:

@@ -156,13 +156,27 @@ class SessionPage(TypedDict):
     has_more: bool
 
 
+class Provider(TypedDict):
+    """A model provider of the server (``GET /v1/providers``), never its secrets."""
+
+    name: str
+    kind: str
+    type: str
+    model: str
+    base_url: str | None
+    default: bool
+    loaded: bool
+    reachable: bool
+
+
 class Voice(TypedDict):
-    """An installed voice."""
+    """A voice agents may use, and the TTS provider that speaks it."""
 
     id: str
     name: str
     language: str
     sample_rate: int
+    provider: str
 
 
 class RateLimit(TypedDict):

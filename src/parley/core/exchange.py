@@ -27,6 +27,7 @@ from parley.core.events import (
 )
 from parley.core.metrics import TurnTimeline
 from parley.core.speaker import AgentSpeaker
+from parley.errors import ParleyError
 from parley.providers.llm.base import ToolCall, ToolChoice
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,13 @@ class ExchangeLifecycle:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("agent turn failed", extra=self._extra(exchange.turn_id))
-                message = f"the agent could not answer: {type(exc).__name__}"
+                # a provider's failure names the provider; other details stay in the log
+                reason = exc.message if isinstance(exc, ParleyError) else type(exc).__name__
+                log.warning(
+                    "agent turn failed: %s", reason, exc_info=not isinstance(exc, ParleyError),
+                    extra=self._extra(exchange.turn_id),
+                )  # fmt: skip
+                message = f"the agent could not answer: {reason}"
                 with contextlib.suppress(Exception):
                     await self._emit(ErrorOut("internal_error", message))
                     await self.close_turn(exchange, "failed")

@@ -293,7 +293,7 @@ class Responder:
     async def _llm_tokens(
         self, exchange: Exchange, messages: list[ChatMessage] | None = None
     ) -> AsyncIterator[str]:
-        """The reply's text; a tool call the model makes is kept in ``exchange``."""
+        """The reply's text; the tool calls the model makes are kept in ``exchange``."""
         messages = messages or self._context.messages(exchange.instructions)
         if self._hooks.hooks:
             info = self.info(exchange.turn_id)
@@ -306,10 +306,10 @@ class Responder:
             tools=self.agent.tools,
             tool_choice=exchange.tool_choice or self.agent.tool_choice,
         ):
-            if isinstance(item, ToolCall):
+            if isinstance(item, ToolCall):  # a model may call several tools at once
                 exchange.tool_calls.append(item)
-                return
-            yield item
+            elif not exchange.tool_calls:
+                yield item
 
     def _review(self, exchange: Exchange) -> ClauseReview | None:
         """The clause hooks for this exchange's speaker (None without hooks)."""

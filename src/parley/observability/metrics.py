@@ -59,6 +59,20 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.provider_calls = Counter(
+            "parley_provider_calls",
+            "Calls to remote model servers, by provider and outcome (ok, error, timeout, "
+            "cancelled)",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.provider_seconds = Histogram(
+            "parley_provider_call_seconds",
+            "Duration of calls to remote model servers (LLM: the whole streamed reply)",
+            ["provider"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
         self.speech_requests = Counter(
             "parley_speech_requests",
             "Requests to the OpenAI-compatible speech endpoints, by endpoint (transcriptions, "
@@ -73,6 +87,11 @@ class ServerMetrics:
             ["endpoint"],
             registry=r,
         )
+
+    def provider_call(self, provider: str, outcome: str, seconds: float) -> None:
+        """A call to a remote provider ended with ``outcome`` after ``seconds``."""
+        self.provider_calls.labels(provider, outcome).inc()
+        self.provider_seconds.labels(provider).observe(seconds)
 
     def speech_request(self, endpoint: str, outcome: str, audio_seconds: float = 0.0) -> None:
         """Count one request to ``/v1/audio/<endpoint>`` and the audio it processed."""

@@ -1,10 +1,11 @@
 """The provider pool: named providers (``kind:name``), each loaded once, on first use,
 and shared by every session of the process.
 
-The built-in providers always exist; a session takes the ones its agent names
-(``provider_overrides``) and the pool's defaults for the rest. Loading runs in a worker
-thread, so a session that needs a provider nobody has used yet never blocks the event
-loop, and two sessions asking at once load it once.
+The built-in providers always exist; the operator's providers file adds more
+(:mod:`parley.providers.catalog`) and may change the defaults. A session takes the
+ones its agent names (``provider_overrides``) and the pool's defaults for the rest.
+Loading runs in a worker thread, so a session that needs a provider nobody has used yet
+never blocks the event loop, and two sessions asking at once load it once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from typing import Any
 
 from parley.config import Settings
 from parley.errors import ValidationError
+from parley.providers.catalog import (
+    LocalGGUF,
+    ProviderInfo,
+    ProvidersFileError,
+    RemoteLLM,
+    RemoteSTT,
+    RemoteTTS,
+    read_catalog,
+)
 from parley.providers.llm.base import LanguageModel
+from parley.providers.remote import reachable
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
 from parley.providers.vad.base import VADFactory
@@ -27,6 +38,8 @@ from parley.providers.vad.base import VADFactory
 log = logging.getLogger(__name__)
 
 KINDS = ("stt", "llm", "tts", "vad")
+REACHABLE_TTL_S = 10.0
+"""How long the answer of a remote provider's reachability check is reused."""
 Loader = Callable[[Settings], Any]
 
 
@@ -72,6 +85,15 @@ BUILT_IN: dict[str, Loader] = {
 }
 """The providers every server has, by ``kind:name``."""
 
+BUILT_IN_INFO: dict[str, ProviderInfo] = {
+    "stt:whisper-local": ProviderInfo("stt:whisper-local", "stt", "local", "Whisper tiny.en int8"),
+    "llm:llama-local": ProviderInfo(
+        "llm:llama-local", "llm", "local", "SmolLM2-135M-Instruct Q4_1"
+    ),
+    "tts:piper-local": ProviderInfo("tts:piper-local", "tts", "local", "Piper en_US joe medium"),
+    "vad:silero": ProviderInfo("vad:silero", "vad", "local", "Silero VAD v6"),
+}
+
 DEFAULTS: dict[str, str] = {
     "stt": "stt:whisper-local",
     "llm": "llm:llama-local",
@@ -99,13 +121,61 @@ class ProviderPool:
         settings: Settings,
         loaders: dict[str, Loader] | None = None,
         defaults: dict[str, str] | None = None,
+        infos: dict[str, ProviderInfo] | None = None,
     ) -> None:
         self._settings = settings
         self._loaders = dict(BUILT_IN if loaders is None else loaders)
         self.defaults = dict(DEFAULTS if defaults is None else defaults)
+        self._infos = {
+            name: (infos or {}).get(name) or BUILT_IN_INFO.get(name)
+            or ProviderInfo(name, name.split(":")[0], "local", name)
+            for name in self._loaders
+        }  # fmt: skip
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._reachable: dict[str, tuple[float, bool]] = {}
         self.load_seconds: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProviderPool:
+        """The built-in providers plus those of the operator's providers file (if any).
+        Raises :class:`ProvidersFileError` for a file that cannot be used."""
+        if settings.providers_file is None:
+            return cls(settings)
+        catalog = read_catalog(settings.providers_file, _loader)
+        clashes = sorted(set(catalog.loaders) & set(BUILT_IN))
+        if clashes:
+            raise ProvidersFileError(
+                f"providers file {settings.providers_file}: {', '.join(clashes)} is built in; "
+                "give your provider another name"
+            )
+        loaders = {**BUILT_IN, **catalog.loaders}
+        defaults = {**DEFAULTS, **catalog.defaults}
+        for kind, spec in catalog.defaults.items():
+            if spec not in loaders:
+                known = sorted(n for n in loaders if n.startswith(f"{kind}:"))
+                raise ProvidersFileError(
+                    f"providers file {settings.providers_file} ([defaults]): {kind}: "
+                    f"unknown provider {spec!r}; known: {known}"
+                )
+        return cls(settings, loaders, defaults, catalog.infos)
+
+    def infos(self) -> list[ProviderInfo]:
+        """What may be shown of every provider, by name."""
+        return [self._infos[name] for name in self.names()]
+
+    async def reachable(self, spec: str) -> bool:
+        """True if ``spec`` can be used: a local provider always, a remote one if its
+        server answers (remembered for ``REACHABLE_TTL_S``)."""
+        info = self._infos[spec]
+        if info.local or info.base_url is None:
+            return True
+        checked = self._reachable.get(spec)
+        if checked is not None and time.monotonic() - checked[0] < REACHABLE_TTL_S:
+            return checked[1]
+        answer = await reachable(info.base_url)
+        self._reachable[spec] = (time.monotonic(), answer)
+        return answer
 
     # ------------------------------------------------------------ names
 
@@ -195,3 +265,47 @@ class ProviderPool:
             close = getattr(provider, "close", None)
             if close is not None:
                 close()
+
+
+def _loader(spec: str, entry: Any, api_key: str | None) -> Loader:
+    """The loader of one provider of the providers file."""
+
+    def load(settings: Settings) -> Any:
+        if isinstance(entry, LocalGGUF):
+            from parley.providers.llm.llama_local import LlamaCppLLM
+
+            return LlamaCppLLM(
+                entry.path,
+                threads=entry.threads,
+                context=entry.context,
+                parallel=entry.parallel,
+                cache_mib=settings.models.llm_cache_mib,
+            )
+        remote = {
+            "base_url": str(entry.base_url),
+            "model": entry.model,
+            "api_key": api_key,
+            "timeout_s": entry.timeout_s,
+            "max_retries": entry.max_retries,
+        }
+        if isinstance(entry, RemoteLLM):
+            from parley.providers.llm.openai_remote import OpenAICompatibleLLM
+
+            return OpenAICompatibleLLM(spec, tools=entry.tools, **remote)
+        if isinstance(entry, RemoteSTT):
+            from parley.providers.stt.openai_remote import OpenAICompatibleSTT
+
+            return OpenAICompatibleSTT(spec, response_format=entry.response_format, **remote)
+        assert isinstance(entry, RemoteTTS)
+        from parley.providers.tts.openai_remote import OpenAICompatibleTTS
+
+        return OpenAICompatibleTTS(
+            spec,
+            voices=entry.voices,
+            language=entry.language,
+            response_format=entry.response_format,
+            sample_rate=entry.sample_rate,
+            **remote,
+        )
+
+    return load

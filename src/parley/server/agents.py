@@ -69,12 +69,17 @@ def list_providers_in_schema(schema: dict[str, Any], state: ServerState) -> dict
     return schema
 
 
-def check_voice(state: ServerState, voice_id: str) -> None:
-    """422 unless ``voice_id`` is an installed voice (503 while the models load)."""
-    voices = [v.id for v in state.ready_providers().tts.voices()]
+async def check_voice(
+    state: ServerState, voice_id: str, overrides: dict[str, Any] | None = None
+) -> None:
+    """422 unless ``voice_id`` is a voice of the agent's TTS provider (the one its
+    ``overrides`` name, or the default); 503 while the models load."""
+    pool = state.ready_providers()
+    spec = (overrides or {}).get("tts") or pool.defaults["tts"]
+    voices = [v.id for v in (await pool.load(spec)).voices()]
     if voice_id not in voices:
         raise ValidationError(
-            f"voice_id: unknown voice {voice_id!r}; available: {', '.join(voices)}",
+            f"voice_id: unknown voice {voice_id!r} for {spec}; available: {', '.join(voices)}",
             param="voice_id",
         )
 
@@ -101,7 +106,7 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 async def _create(body: AgentCreate, state: ServerState) -> Agent:
     values = body.model_dump()
     check_providers(state, values["provider_overrides"])
-    check_voice(state, values["voice_id"])
+    await check_voice(state, values["voice_id"], values["provider_overrides"])
     turn = {name: values.pop(name) for name in TURN_SETTINGS}
     settings = {name: value for name, value in turn.items() if value is not None}
     record = await state.agents.create(**_stored(values), settings=settings)
@@ -154,8 +159,9 @@ async def update_agent(agent_id: str, body: AgentUpdate, state: State, _key: Api
             raise ValidationError(f"{name}: may not be null", param=name)
     if "provider_overrides" in changes:
         check_providers(state, changes["provider_overrides"])
-    if "voice_id" in changes:
-        check_voice(state, changes["voice_id"])
+    if "voice_id" in changes or (changes.get("provider_overrides") or {}).get("tts"):
+        overrides = changes.get("provider_overrides", current.provider_overrides)
+        await check_voice(state, changes.get("voice_id", current.voice_id), overrides)
     turn = {name: changes.pop(name) for name in TURN_SETTINGS if name in changes}
     if turn:
         settings = dict(current.settings)

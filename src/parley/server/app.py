@@ -17,9 +17,11 @@ from parley import __version__
 from parley.config import Settings
 from parley.providers._threads import ModelWorker
 from parley.providers.pool import ProviderPool
+from parley.providers.remote import CALL_OBSERVERS
 from parley.server import (
     agents,
     keys,
+    providers_api,
     realtime,
     sessions,
     socketio_agent,
@@ -70,6 +72,7 @@ def create_app(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await state.db.connect()
         ModelWorker.wait_observers.append(state.metrics.model_wait)
+        CALL_OBSERVERS.append(state.metrics.provider_call)
         left = await state.sessions.end_all_active("error")
         if left:
             log.warning("closed sessions left active by an earlier run", extra={"count": left})
@@ -84,6 +87,7 @@ def create_app(
             if providers is None:
                 state.providers.close()
             ModelWorker.wait_observers.remove(state.metrics.model_wait)
+            CALL_OBSERVERS.remove(state.metrics.provider_call)
             await state.db.close()
 
     app = FastAPI(
@@ -122,6 +126,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(voices.router)
     app.include_router(keys.router)
+    app.include_router(providers_api.router)
     app.include_router(speech.router)
     app.include_router(ws_native.router)
     app.include_router(realtime.router)

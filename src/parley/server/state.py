@@ -150,5 +150,5 @@ class ServerState:
             ApiKeyRepository(db),
             AgentRepository(db),
             SessionRepository(db),
-            ProviderPool(settings),
+            ProviderPool.from_settings(settings),
         )

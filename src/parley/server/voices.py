@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from parley.audio.wav import wav_bytes
 from parley.errors import NotFoundError, ValidationError
@@ -20,12 +20,13 @@ DEFAULT_PREVIEW = "Hello! This is how I sound."
 
 
 class Voice(BaseModel):
-    """An installed voice."""
+    """A voice agents may use, with the TTS provider that speaks it."""
 
     id: str
     name: str
     language: str
     sample_rate: int
+    provider: str = Field(description="the TTS provider (an agent's provider_overrides.tts)")
 
 
 class VoiceList(BaseModel):
@@ -44,14 +45,20 @@ def spoken_text(text: str, param: str) -> str:
 
 @router.get("", response_model=VoiceList, responses=error_responses(403, 503))
 async def list_voices(state: State, _key: ApiKey) -> VoiceList:
-    """The voices agents may use (``voice_id``)."""
-    voices = state.ready_providers().tts.voices()
-    return VoiceList(
-        data=[
-            Voice(id=v.id, name=v.name, language=v.language, sample_rate=v.sample_rate)
-            for v in voices
-        ]
-    )
+    """The voices agents may use (``voice_id``), of every TTS provider (the default's
+    first)."""
+    pool = state.ready_providers()
+    specs = sorted(pool.names("tts"), key=lambda spec: spec != pool.defaults["tts"])
+    data = []
+    for spec in specs:
+        for v in (await pool.load(spec)).voices():
+            data.append(
+                Voice(
+                    id=v.id, name=v.name, language=v.language, sample_rate=v.sample_rate,
+                    provider=spec,
+                )
+            )  # fmt: skip
+    return VoiceList(data=data)
 
 
 @router.get(

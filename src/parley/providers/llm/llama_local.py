@@ -12,10 +12,11 @@ it, and it takes only a random key that is never shown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import secrets
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,10 @@ from parley.errors import ProviderUnavailableError
 from parley.providers._threads import ModelWorker
 from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall, ToolChoice, ToolSpec
 from parley.providers.llm.tool_calls import (
-    CallSniffer,
     active_tools,
     forced_call_schema,
-    parse_call,
     plain_messages,
+    read_calls,
 )
 
 _DONE = object()
@@ -113,31 +113,14 @@ class LlamaCppLLM(LanguageModel):
         }
         if forced:
             request["json_schema"] = forced_call_schema(callable_tools)
-            text = "".join([p async for p in self._generate(request)])
-            call = parse_call(text, callable_tools)
-            if call is None:
-                raise LlamaError(f"the model wrote no valid call to {tool_choice!r}: {text!r}")
-            yield call
-            return
-        sniffer = CallSniffer(callable_tools) if callable_tools else None
-        async for piece in self._generate(request):
-            if sniffer is None:
-                yield piece
-                continue
-            text, call = sniffer.push(piece)
-            if text:
-                yield text
-            if call is not None:
-                yield call
-                return
-        if sniffer is not None:
-            text, call = sniffer.finish()
-            if text:
-                yield text
-            if call is not None:
-                yield call
+        try:
+            async with contextlib.aclosing(self._generate(request)) as pieces:
+                async for item in read_calls(pieces, callable_tools, tool_choice):
+                    yield item
+        except ValueError as exc:  # no valid forced call
+            raise LlamaError(str(exc)) from exc
 
-    async def _generate(self, request: dict[str, Any]) -> AsyncIterator[str]:
+    async def _generate(self, request: dict[str, Any]) -> AsyncGenerator[str, None]:
         """Stream the reply's text pieces; closing the iterator stops generation."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from parley.providers.llm.base import ChatMessage, ToolCall, ToolChoice, ToolSpec
@@ -147,3 +147,35 @@ class CallSniffer:
             call = parse_call(held, self._tools)
             return ("", call) if call is not None else ("", None)
         return held, None
+
+
+async def read_calls(
+    pieces: AsyncIterator[str], tools: Sequence[ToolSpec], choice: ToolChoice
+) -> AsyncIterator[str | ToolCall]:
+    """The text and calls in a model's output written as this module asks. A forced
+    call (``choice`` not ``auto``; generated under :func:`forced_call_schema`) is the
+    whole output; otherwise a call may follow nothing but whitespace."""
+    if tools and choice != "auto":
+        text = "".join([p async for p in pieces])
+        call = parse_call(text, tools)
+        if call is None:
+            raise ValueError(f"the model wrote no valid call to {choice!r}: {text[:200]!r}")
+        yield call
+        return
+    sniffer = CallSniffer(tools) if tools else None
+    async for piece in pieces:
+        if sniffer is None:
+            yield piece
+            continue
+        text, call = sniffer.push(piece)
+        if text:
+            yield text
+        if call is not None:
+            yield call
+            return
+    if sniffer is not None:
+        text, call = sniffer.finish()
+        if text:
+            yield text
+        if call is not None:
+            yield call
