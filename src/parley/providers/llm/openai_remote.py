@@ -32,6 +32,17 @@ class _PartialCall:
     arguments: str = ""
 
 
+def absorb_tool_deltas(calls: dict[int, _PartialCall], parts: Sequence[Any]) -> None:
+    """Add the streamed pieces of tool calls (OpenAI ``delta.tool_calls``) to ``calls``,
+    by index: the id and name come once, the arguments' JSON in fragments."""
+    for part in parts:
+        partial = calls.setdefault(part.index or 0, _PartialCall())
+        partial.call_id = part.id or partial.call_id
+        if part.function is not None:
+            partial.name += part.function.name or ""
+            partial.arguments += part.function.arguments or ""
+
+
 def tool_definitions(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     """Our tool specs in OpenAI's ``tools`` form."""
     return [
@@ -124,12 +135,7 @@ class OpenAICompatibleLLM(LanguageModel):
                         continue
                     if delta.content:
                         yield delta.content
-                    for part in delta.tool_calls or ():
-                        partial = calls.setdefault(part.index or 0, _PartialCall())
-                        partial.call_id = part.id or partial.call_id
-                        if part.function is not None:
-                            partial.name += part.function.name or ""
-                            partial.arguments += part.function.arguments or ""
+                    absorb_tool_deltas(calls, delta.tool_calls or ())
             for index in sorted(calls):
                 yield self._tool_call(calls[index])
             outcome = "ok"

@@ -6,6 +6,7 @@ import { toast } from "./ui.js";
 import * as agentForm from "./views/agent-form.js";
 import * as agents from "./views/agents.js";
 import * as apiKeys from "./views/keys.js";
+import * as providers from "./views/providers.js";
 import * as sessionDetail from "./views/session-detail.js";
 import * as sessions from "./views/sessions.js";
 import * as signin from "./views/signin.js";
@@ -19,6 +20,7 @@ const ROUTES = [
   { pattern: /^\/talk(?:\/([^/]+))?$/, view: talk, nav: "talk", title: "Talk", keys: ["id"] },
   { pattern: /^\/sessions$/, view: sessions, nav: "sessions", title: "Sessions" },
   { pattern: /^\/sessions\/([^/]+)$/, view: sessionDetail, nav: "sessions", title: "Session", keys: ["id"] },
+  { pattern: /^\/providers$/, view: providers, nav: "providers", title: "Providers" },
   { pattern: /^\/keys$/, view: apiKeys, nav: "keys", title: "API keys" },
 ];
 

@@ -1,4 +1,4 @@
-// Lookups several views share: every agent (for pickers), voices, provider names.
+// Lookups several views share: every agent (for pickers), voices, providers.
 
 import { api } from "./api.js";
 
@@ -27,6 +27,23 @@ export async function listVoices(signal) {
   const body = await api("GET", "/v1/voices", { signal });
   return body.data;
 }
+
+/**
+ * Every provider of the server (`GET /v1/providers`): name ("kind:name"), kind, type,
+ * model, base_url, default, loaded, reachable. Never any secret.
+ */
+export async function listProviders(signal) {
+  const body = await api("GET", "/v1/providers", { signal });
+  return body.data;
+}
+
+/** The pipeline's provider kinds, in order, with readable names. */
+export const PROVIDER_KINDS = [
+  ["stt", "Speech to text"],
+  ["llm", "Language model"],
+  ["tts", "Text to speech"],
+  ["vad", "Voice activity detection"],
+];
 
 let providers = null;
 /** Installed STT/LLM/TTS provider names, read from the OpenAPI document. */
