@@ -115,3 +115,16 @@ def test_protocols(server: Server, tmp_path: Path) -> None:
         assert summary["turns"] == 1 and summary["turns_without_reply"] == 0
         assert _is_summary(summary["client_voice_to_voice_ms"])
         assert _is_summary(summary["server_voice_to_voice_ms"])
+
+
+def test_llm(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "parley.cli", "bench", "llm", "--out", str(tmp_path)]
+    done = subprocess.run([*command, "--rounds", "1", "--max-tokens", "8"], capture_output=True,
+                          text=True, timeout=150)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = tmp_path.glob("llm-*.json")
+    assert result.with_suffix(".png").read_bytes()[:8] == PNG_MAGIC
+    report = json.loads(result.read_text())
+    data = report["providers"]["llm:llama-local"]
+    assert len(data["results"]) == 8 and all(r["answer"] for r in data["results"])
+    assert _is_summary(data["summary"]["first_piece_ms"])

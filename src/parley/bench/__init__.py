@@ -1,4 +1,4 @@
-"""Parley's benchmark suite: ``parley bench latency|concurrency|accuracy|interruption|protocols``.
+"""Parley's benchmark suite: ``parley bench NAME`` for each name in :data:`BENCHMARKS`.
 
 Each benchmark talks to a real server with real recorded speech
 (:mod:`parley.testing.recordings`), writes ``<name>-<timestamp>.json`` and a PNG plot with
@@ -19,4 +19,4 @@ whisper-normalizer for WER).
 
 from __future__ import annotations
 
-BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption", "protocols")
+BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption", "protocols", "llm")
