@@ -2,7 +2,7 @@
 
 import { api, blobUrl, describeError } from "../api.js";
 import { badge, errorBox, h, loading, pageHeading, replace, uid } from "../dom.js";
-import { TURN_SETTINGS, listVoices, providerOptions, serverDefaults } from "../data.js";
+import { TURN_SETTINGS, listProviders, listVoices, providerOptions, serverDefaults } from "../data.js";
 import { FormError, field, fieldErrors } from "../forms.js";
 import { toast } from "../ui.js";
 
@@ -55,11 +55,16 @@ const TURN_FIELDS = [
 export async function render({ root, params, signal, navigate }) {
   const editing = Boolean(params.id);
   root.append(loading(editing ? "Loading agent…" : "Loading…"));
-  const [agent, voices, others, providers] = await Promise.all([
+  const [agent, voices, others, providers, providerInfos] = await Promise.all([
     editing ? api("GET", `/v1/agents/${encodeURIComponent(params.id)}`, { signal }) : null,
     listVoices(signal),
     api("GET", "/v1/agents", { query: { limit: 100 }, signal }).then((p) => p.data),
     providerOptions(),
+    // Models and defaults of the providers: the form works without them (names only).
+    listProviders(signal).catch((error) => {
+      if (error?.name === "AbortError") throw error;
+      return [];
+    }),
   ]);
   const defaults = serverDefaults(others);
   const settings = agent?.settings ?? {};
@@ -76,12 +81,65 @@ export async function render({ root, params, signal, navigate }) {
     ? select([["active", "Active: takes conversations"], ["paused", "Paused: refuses new conversations"]], agent.status, { name: "status" })
     : null;
 
-  // Voice
-  const voice = select(
-    voices.map((v) => [v.id, `${v.name} · ${v.language} · ${v.id}`]),
-    agent?.voice_id ?? voices[0]?.id,
-    { name: "voice_id" },
-  );
+  // Providers: the names the server's OpenAPI schema lists, each with its model.
+  const infoOf = new Map(providerInfos.map((p) => [p.name, p]));
+  const defaultOf = (kind) => providerInfos.find((p) => p.kind === kind && p.default)?.name ?? null;
+  // The default TTS provider (its voices come first in /v1/voices, too).
+  const defaultTts = defaultOf("tts") ?? voices.find((v) => v.provider)?.provider ?? null;
+  const providerLabel = (spec) => {
+    const info = infoOf.get(spec);
+    if (!info) return spec;
+    const model = info.model && info.model !== spec ? ` · ${info.model}` : "";
+    return `${spec}${model}${info.reachable ? "" : " (unreachable)"}`;
+  };
+  const providerInputs = {};
+  const providerHints = {};
+  for (const kind of ["stt", "llm", "tts"]) {
+    const names = [...new Set([...(providers[kind] ?? []), ...providerInfos.filter((p) => p.kind === kind).map((p) => p.name)])];
+    const chosen = overrides[kind] ?? "";
+    const fallback = kind === "tts" ? defaultTts : defaultOf(kind);
+    const options = [["", fallback ? `Server default (${fallback})` : "Server default"], ...names.map((n) => [n, providerLabel(n)])];
+    // An override the server no longer has stays visible (saving it gets the API's 422).
+    if (chosen && !names.includes(chosen)) options.push([chosen, `${chosen} (not on this server)`]);
+    const control = select(options, chosen, { name: `provider_${kind}`, id: `provider-${kind}` });
+    // The hint says what the choice (or the default) is: its model, and where it runs.
+    const hint = h("span");
+    const describe = () => {
+      const info = infoOf.get(control.value || fallback);
+      if (!info) {
+        hint.textContent = control.value ? "" : "The server's default.";
+        return;
+      }
+      const where = info.base_url ? `at ${info.base_url}` : "in this server";
+      hint.textContent = `${info.model}, ${where}${info.reachable ? "" : ": cannot be reached now"}.`;
+    };
+    control.addEventListener("change", describe);
+    describe();
+    providerInputs[kind] = control;
+    providerHints[kind] = hint;
+  }
+
+  // Voice: the voices of the chosen TTS provider (the default one when none is chosen).
+  const voice = select([], null, { name: "voice_id", id: "voice_id" });
+  const voiceHint = h("span", { "aria-live": "polite" });
+  const ttsChoice = () => providerInputs.tts.value || defaultTts;
+  const fillVoices = (wanted, { keepUnknown = false } = {}) => {
+    const spec = ttsChoice();
+    const mine = spec ? voices.filter((v) => (v.provider ?? defaultTts) === spec) : voices;
+    const options = mine.map((v) => [v.id, v.name === v.id ? `${v.name} · ${v.language}` : `${v.name} · ${v.language} · ${v.id}`]);
+    const known = mine.some((v) => v.id === wanted);
+    if (wanted && !known && keepUnknown) options.unshift([wanted, `${wanted} (not a voice of ${spec ?? "this server"})`]);
+    if (options.length === 0) options.push(["", `No voices from ${spec}`, { disabled: true }]);
+    const value = known || (wanted && keepUnknown) ? wanted : options[0][0];
+    replace(voice, options.map(([v, text, extra = {}]) => h("option", { value: v, selected: v === value, ...extra }, text)));
+    voice.value = value;
+    const usesDefault = !providerInputs.tts.value;
+    voiceHint.textContent = spec
+      ? `${mine.length === 1 ? "1 voice" : `${mine.length} voices`} of ${spec}${usesDefault ? ", the server's default text-to-speech provider" : ""}.`
+      : "";
+  };
+  fillVoices(agent?.voice_id ?? null, { keepUnknown: true });
+  providerInputs.tts.addEventListener("change", () => fillVoices(voice.value));
   const previewText = input({ name: "preview_text", value: DEFAULT_PREVIEW, maxlength: 500 });
   const previewButton = h("button", { type: "button", class: "btn btn-soft", id: "voice-preview" }, "▶ Play preview");
   const previewAudio = h("audio", { controls: true, class: "preview-audio", hidden: true, "aria-label": "Voice preview" });
@@ -189,17 +247,6 @@ export async function render({ root, params, signal, navigate }) {
   const contentPolicy = input({ name: "content_policy_id", value: agent?.content_policy_id ?? "", class: "input mono", spellcheck: "false" });
   const knowledgeBases = input({ name: "knowledge_base_ids", value: (agent?.knowledge_base_ids ?? []).join(", "), class: "input mono", spellcheck: "false" });
   const webSearch = h("input", { type: "checkbox", id: "web_search", name: "web_search", checked: Boolean(agent?.web_search), dataset: { param: "web_search" } });
-  const providerInputs = {};
-  const providerFields = ["stt", "llm", "tts"].map((kind) => {
-    const listId = `providers-${kind}`;
-    providerInputs[kind] = input({ name: `provider_${kind}`, value: overrides[kind] ?? "", list: listId, class: "input mono", spellcheck: "false", placeholder: "Server default" });
-    return h(
-      "div",
-      {},
-      field({ label: kind.toUpperCase(), control: providerInputs[kind], param: `provider_overrides.${kind}`, hint: (providers[kind] ?? []).length ? `Installed: ${providers[kind].join(", ")}` : null }),
-      h("datalist", { id: listId }, (providers[kind] ?? []).map((v) => h("option", { value: v }))),
-    );
-  });
   const temperature = numberInput({ name: "llm_temperature", min: 0, max: 2, step: 0.1, value: overrides.llm_temperature ?? "", placeholder: "Server default" });
   const maxTokens = numberInput({ name: "llm_max_tokens", min: 8, max: 2048, step: 1, value: overrides.llm_max_tokens ?? "", placeholder: "Server default" });
   const metadata = textarea({ name: "metadata", rows: 4, class: "input mono", spellcheck: "false", value: pretty(agent?.metadata ?? {}) });
@@ -225,8 +272,13 @@ export async function render({ root, params, signal, navigate }) {
     ),
     section(
       "Voice",
-      "The voice the agent speaks with. Listen before you choose.",
-      field({ label: "Voice", control: voice, param: "voice_id" }),
+      "The voice the agent speaks with, and the text-to-speech provider that speaks it. Listen before you choose.",
+      h(
+        "div",
+        { class: "grid-2" },
+        field({ label: "TTS provider", control: providerInputs.tts, param: "provider_overrides.tts", hint: providerHints.tts }),
+        field({ label: "Voice", control: voice, param: "voice_id", hint: voiceHint }),
+      ),
       h(
         "div",
         { class: "preview-row" },
@@ -255,11 +307,12 @@ export async function render({ root, params, signal, navigate }) {
     ),
     section(
       "Models",
-      "Override the server's speech-to-text, language model and text-to-speech for this agent.",
-      h("div", { class: "grid-3" }, providerFields),
+      "Override the server's speech-to-text and language model for this agent (its text-to-speech provider goes with the voice). The Providers page shows what each one is and whether it can be reached.",
       h(
         "div",
-        { class: "grid-3" },
+        { class: "grid-2" },
+        field({ label: "STT provider", control: providerInputs.stt, param: "provider_overrides.stt", hint: providerHints.stt }),
+        field({ label: "LLM provider", control: providerInputs.llm, param: "provider_overrides.llm", hint: providerHints.llm }),
         field({ label: "LLM temperature", control: temperature, param: "provider_overrides.llm_temperature", hint: "0–2." }),
         field({ label: "LLM max tokens", control: maxTokens, param: "provider_overrides.llm_max_tokens", hint: "8–2048 per reply." }),
       ),

@@ -19,7 +19,7 @@ const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
 export async function render({ root, signal }) {
   const errors = errorBox();
   const count = h("span", { class: "count" });
-  const checked = h("span", { class: "providers-checked" });
+  const checked = h("p", { class: "subtle providers-checked" });
   const announce = h("p", { class: "visually-hidden", role: "status" });
   const refresh = h(
     "button",
@@ -36,13 +36,8 @@ export async function render({ root, signal }) {
         "div",
         {},
         pageHeading("Providers", count),
-        h(
-          "p",
-          { class: "muted" },
-          "The models agents use for speech to text, language, text to speech and voice activity. ",
-          "Add your own in the server's providers file. ",
-          checked,
-        ),
+        h("p", { class: "muted" }, "The models agents listen, think and speak with. Add your own in the server's providers file."),
+        checked,
       ),
       h("div", { class: "page-actions" }, refresh),
     ),
@@ -77,7 +72,7 @@ export async function render({ root, signal }) {
     const down = providers.filter((p) => !p.reachable);
     count.textContent = String(providers.length);
     count.setAttribute("aria-label", `${providers.length} providers`);
-    checked.textContent = `Checked at ${timeOfDay.format(new Date())}; remote servers are asked at most every 10 s.`;
+    checked.textContent = `Checked at ${timeOfDay.format(new Date())} · the server asks a remote provider at most every 10 s.`;
     if (providers.length === 0) {
       replace(body, h("div", { class: "card empty" }, h("h2", {}, "No providers"), h("p", { class: "muted" }, "The server reported none.")));
       return;
@@ -87,17 +82,13 @@ export async function render({ root, signal }) {
 }
 
 function unreachableNotice(down) {
-  const names = down.map((p, i) => [i ? ", " : "", h("span", { class: "mono" }, p.name)]);
+  const last = down.length - 1;
+  const names = down.map((p, i) => [i === 0 ? "" : i === last ? " or " : ", ", h("span", { class: "mono" }, p.name)]);
   return h(
     "div",
     { class: "alert alert-warn providers-down" },
     h("strong", {}, down.length === 1 ? "1 provider cannot be reached" : `${down.length} providers cannot be reached`),
-    h(
-      "span",
-      {},
-      names,
-      `. Agents that use ${down.length === 1 ? "it" : "one of them"} fail their turns, with a message naming the provider, until its server answers again.`,
-    ),
+    h("span", {}, "Agents that use ", names, " fail their turns, with a message naming the provider, until its server answers again."),
   );
 }
 
@@ -141,12 +132,12 @@ function providerRow(p) {
     "tr",
     { class: p.reachable ? null : "provider-down", dataset: { provider: p.name } },
     h("td", {}, h("span", { class: "row-title mono" }, p.name)),
-    h("td", { class: "small", dataset: { label: "Type" } }, h("span", { title: typeTitle }, typeText)),
+    h("td", { class: "small provider-type", dataset: { label: "Type" } }, h("span", { title: typeTitle }, typeText)),
     h("td", { class: "small", dataset: { label: "Model" } }, p.model || h("span", { class: "subtle" }, "—")),
     h(
       "td",
       { class: "small", dataset: { label: "Base URL" } },
-      p.base_url ? h("span", { class: "mono provider-url" }, p.base_url) : h("span", { class: "subtle", title: "Runs in this server" }, "In this server"),
+      p.base_url ? h("span", { class: "mono provider-url" }, breakable(p.base_url)) : h("span", { class: "subtle", title: "Runs in this server" }, "In this server"),
     ),
     h(
       "td",
@@ -162,4 +153,9 @@ function providerRow(p) {
       p.reachable ? badge("reachable") : badge("unreachable"),
     ),
   );
+}
+
+/** A URL as text with line-break opportunities before each "/" (after the scheme's "//"). */
+function breakable(url) {
+  return url.split(/(?<![/:])(?=\/(?!\/))/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
 }
