@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         False, description="serve /metrics without an admin API key (for a private network)"
     )
+    models_dir: Path | None = Field(
+        None, description="where model weights are assembled once; default: data_dir/models"
+    )
     providers_file: Path | None = Field(
         None, description="TOML file of named STT, LLM and TTS providers (docs/providers.md)"
     )
@@ -133,6 +136,10 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+
+    def resolved_models_dir(self) -> Path:
+        """The folder of assembled model weights."""
+        return self.models_dir or self.data_dir / "models"
 
     def resolved_database_url(self) -> str:
         """The async database URL in use."""

@@ -203,7 +203,7 @@ async def test_agent_form_voice_list_follows_the_tts_provider(
     llm = page.get_by_label("LLM provider")
     offered = await llm.locator("option").all_inner_texts()
     assert offered[0] == "Server default (llm:llama-local)"
-    assert "llm:llama-local · SmolLM2-135M-Instruct Q4_1" in offered
+    assert "llm:llama-local · Qwen2.5-Coder-0.5B-Instruct Q4_K_M" in offered
     assert "llm:offline · qwen2.5-7b-instruct (unreachable)" in offered
 
     await llm.select_option("llm:offline")
@@ -215,7 +215,9 @@ async def test_agent_form_voice_list_follows_the_tts_provider(
         )
     ).to_be_visible()
     await llm.select_option("")
-    await expect(page.get_by_text("SmolLM2-135M-Instruct Q4_1, in this server.")).to_be_visible()
+    await expect(
+        page.get_by_text("Qwen2.5-Coder-0.5B-Instruct Q4_K_M, in this server.")
+    ).to_be_visible()
 
     await page.get_by_label("Name", exact=True).fill("Remote voice desk")
     await page.get_by_label("System prompt").fill("You answer the phone.")

@@ -189,7 +189,7 @@ def test_pagination_edges(admin: ParleyClient, http: httpx.Client) -> None:
         (
             {"name": "x", "system_prompt": "p", "voice_id": "nobody"},
             "voice_id",
-            "unknown voice 'nobody'; available: en_US-joe-medium",
+            "unknown voice 'nobody' for tts:piper-local; available: en_US-joe-medium",
         ),
         ({"name": "x", "system_prompt": "p", "language": "english"}, "language", "pattern"),
         ({"name": "x", "system_prompt": "p", "max_turns": 0}, "max_turns", "greater than"),

@@ -302,7 +302,7 @@ async def test_manual_commit_g711_and_a_function_call(
                 "output": json.dumps({"forecast": "sunny", "celsius": 21}),
             }
         )
-        # tool_choice "none": SmolLM2-135M tends to imitate the call it just saw
+        # tool_choice "none": a small model tends to imitate the call it just saw
         await conn.response.create(response={"tool_choice": "none"})
         answer = await ev.wait(
             lambda e: (

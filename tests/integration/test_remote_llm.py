@@ -1,5 +1,5 @@
 """The remote LLM provider against real servers: llama.cpp's own OpenAI-compatible HTTP
-server running SmolLM2 on this machine, and nginx answering the ways a model server
+server running the embedded model on this machine, and nginx answering the ways a model server
 fails (HTTP 500, a broken event stream)."""
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from parley.providers.catalog import (
     read_catalog,
 )
 from parley.providers.llm.base import LanguageModel
+from parley.providers.llm.qwen_weights import qwen_path
 from parley.providers.remote import reachable
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
@@ -58,6 +59,7 @@ def _llama(s: Settings) -> LanguageModel:
 
     m = s.models
     return LlamaCppLLM(
+        qwen_path(s.resolved_models_dir()),
         threads=m.llm_threads,
         context=m.llm_context_tokens,
         parallel=m.llm_parallel,
@@ -88,7 +90,7 @@ BUILT_IN: dict[str, Loader] = {
 BUILT_IN_INFO: dict[str, ProviderInfo] = {
     "stt:whisper-local": ProviderInfo("stt:whisper-local", "stt", "local", "Whisper tiny.en int8"),
     "llm:llama-local": ProviderInfo(
-        "llm:llama-local", "llm", "local", "SmolLM2-135M-Instruct Q4_1"
+        "llm:llama-local", "llm", "local", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M"
     ),
     "tts:piper-local": ProviderInfo("tts:piper-local", "tts", "local", "Piper en_US joe medium"),
     "vad:silero": ProviderInfo("vad:silero", "vad", "local", "Silero VAD v6"),

