@@ -13,6 +13,7 @@ import pytest
 from parley.errors import ProviderError
 from parley.providers.llm.base import ChatMessage, ToolCall, ToolSpec
 from parley.providers.llm.openai_remote import OpenAICompatibleLLM
+from parley.providers.remote import Endpoint
 from parley.testing.llama_server import running_llama_server
 from parley.testing.nginx import nginx_available, running_nginx
 from parley.testing.server import free_port
@@ -55,8 +56,16 @@ def failing_url() -> Iterator[str]:
         yield url
 
 
-def _llm(base_url: str, name: str = "llm:remote", **options: object) -> OpenAICompatibleLLM:
-    return OpenAICompatibleLLM(name, base_url=base_url, model="local-model", **options)  # type: ignore[arg-type]
+def _llm(
+    base_url: str,
+    name: str = "llm:remote",
+    *,
+    tools: str = "native",
+    timeout_s: float = 30.0,
+    max_retries: int = 2,
+) -> OpenAICompatibleLLM:
+    endpoint = Endpoint(base_url, "local-model", None, timeout_s, max_retries)
+    return OpenAICompatibleLLM(name, endpoint, tools=tools)
 
 
 async def test_the_reply_streams_in_pieces(llama_url: str) -> None:

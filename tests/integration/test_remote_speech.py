@@ -9,6 +9,7 @@ import pytest
 
 from parley.audio.wav import read_wav
 from parley.errors import ProviderError
+from parley.providers.remote import Endpoint
 from parley.providers.stt.openai_remote import OpenAICompatibleSTT
 from parley.providers.tts.openai_remote import OpenAICompatibleTTS
 from parley.testing.nginx import nginx_available, running_nginx
@@ -37,24 +38,20 @@ def broken_url() -> Iterator[str]:
         yield url
 
 
-def _stt(base_url: str, key: str | None = None, **kw: object) -> OpenAICompatibleSTT:
+def _stt(base_url: str, key: str | None = None, *, max_retries: int = 2) -> OpenAICompatibleSTT:
     return OpenAICompatibleSTT(
-        "stt:remote",
-        base_url=base_url,
-        model="whisper-1",
-        api_key=key,
-        **kw,  # type: ignore[arg-type]
+        "stt:remote", Endpoint(base_url, "whisper-1", key, max_retries=max_retries)
     )
 
 
-def _tts(base_url: str, key: str | None = None, **kw: object) -> OpenAICompatibleTTS:
+def _tts(
+    base_url: str, key: str | None = None, *, response_format: str = "pcm", max_retries: int = 2
+) -> OpenAICompatibleTTS:
     return OpenAICompatibleTTS(
         "tts:remote",
-        base_url=base_url,
-        model="tts-1",
+        Endpoint(base_url, "tts-1", key, max_retries=max_retries),
         voices=[VOICE],
-        api_key=key,
-        **kw,  # type: ignore[arg-type]
+        response_format=response_format,
     )
 
 

@@ -17,6 +17,7 @@ from parley.providers.llm.openai_remote import (
     tool_choice_of,
     tool_definitions,
 )
+from parley.providers.remote import Endpoint
 
 
 def _part(
@@ -35,7 +36,7 @@ def test_two_parallel_calls_assembled_from_fragments() -> None:
     )
     absorb_tool_deltas(calls, [_part(0, None, None, '{"city": "Os'), _part(1, None, None, "{}")])
     absorb_tool_deltas(calls, [_part(0, None, None, 'lo"}')])
-    llm = OpenAICompatibleLLM("llm:x", base_url="http://127.0.0.1:1/v1", model="m")
+    llm = OpenAICompatibleLLM("llm:x", Endpoint("http://127.0.0.1:1/v1", "m"))
     first, second = (llm._tool_call(calls[i]) for i in sorted(calls))
     assert (first.call_id, first.name, first.arguments) == (
         "call_a",
@@ -46,7 +47,7 @@ def test_two_parallel_calls_assembled_from_fragments() -> None:
 
 
 def test_a_malformed_call_names_the_provider() -> None:
-    llm = OpenAICompatibleLLM("llm:x", base_url="http://127.0.0.1:1/v1", model="m")
+    llm = OpenAICompatibleLLM("llm:x", Endpoint("http://127.0.0.1:1/v1", "m"))
     with pytest.raises(ProviderError, match="llm:x sent a malformed tool call"):
         llm._tool_call(_PartialCall("call_a", "get_weather", '{"city": '))
 

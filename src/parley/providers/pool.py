@@ -31,7 +31,7 @@ from parley.providers.catalog import (
 )
 from parley.providers.llm.base import LanguageModel
 from parley.providers.llm.qwen_weights import qwen_path
-from parley.providers.remote import reachable
+from parley.providers.remote import Endpoint, reachable
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
 from parley.providers.vad.base import VADFactory
@@ -283,31 +283,27 @@ def _loader(spec: str, entry: Any, api_key: str | None) -> Loader:
                 parallel=entry.parallel,
                 cache_mib=settings.models.llm_cache_mib,
             )
-        remote = {
-            "base_url": str(entry.base_url),
-            "model": entry.model,
-            "api_key": api_key,
-            "timeout_s": entry.timeout_s,
-            "max_retries": entry.max_retries,
-        }
+        remote = Endpoint(
+            str(entry.base_url), entry.model, api_key, entry.timeout_s, entry.max_retries
+        )
         if isinstance(entry, RemoteLLM):
             from parley.providers.llm.openai_remote import OpenAICompatibleLLM
 
-            return OpenAICompatibleLLM(spec, tools=entry.tools, **remote)
+            return OpenAICompatibleLLM(spec, remote, tools=entry.tools)
         if isinstance(entry, RemoteSTT):
             from parley.providers.stt.openai_remote import OpenAICompatibleSTT
 
-            return OpenAICompatibleSTT(spec, response_format=entry.response_format, **remote)
+            return OpenAICompatibleSTT(spec, remote, response_format=entry.response_format)
         assert isinstance(entry, RemoteTTS)
         from parley.providers.tts.openai_remote import OpenAICompatibleTTS
 
         return OpenAICompatibleTTS(
             spec,
+            remote,
             voices=entry.voices,
             language=entry.language,
             response_format=entry.response_format,
             sample_rate=entry.sample_rate,
-            **remote,
         )
 
     return load

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from parley.errors import ProviderError
@@ -22,16 +23,26 @@ CallObserver = Callable[[str, str, float], None]
 CALL_OBSERVERS: list[CallObserver] = []
 
 
-def openai_client(base_url: str, api_key: str | None, timeout_s: float, retries: int) -> Any:
-    """A pooled client of one OpenAI-compatible server."""
-    from openai import AsyncOpenAI
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a remote provider is: its server, model, key and the time budget of a call."""
 
-    return AsyncOpenAI(
-        base_url=base_url,
-        api_key=api_key or "none",  # servers without keys ignore it
-        timeout=timeout_s,
-        max_retries=retries,
-    )
+    base_url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 30.0
+    max_retries: int = 2
+
+    def client(self) -> Any:
+        """A pooled client of the server."""
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self.api_key or "none",  # servers without keys ignore it
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+        )
 
 
 def provider_error(name: str, exc: BaseException, timeout_s: float) -> ProviderError:

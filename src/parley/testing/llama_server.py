@@ -22,6 +22,7 @@ from pathlib import Path
 
 from parley.providers.llm.llama_local import LOG_ERRORS_ONLY
 from parley.providers.llm.qwen_weights import qwen_path
+from parley.testing.processes import stop_process
 from parley.testing.server import shared_models_dir
 
 READY_PREFIX = "listening on "
@@ -80,12 +81,7 @@ def running_llama_server(*extra: str, timeout_s: float = 120.0) -> Iterator[str]
             raise RuntimeError("the llama.cpp server did not start in time")
         yield line[len(READY_PREFIX) :].strip() + "/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace_s=30)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from parley.testing.processes import stop_process, wait_until_healthy
 from parley.testing.server import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -60,25 +58,16 @@ def running_nginx(locations: str, timeout_s: float = 20.0) -> Iterator[str]:
             [NGINX, "-c", str(config), "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         url = f"http://127.0.0.1:{port}"
+
+        def errors() -> str:
+            return (
+                process.stderr.read().decode()
+                if process.stderr and process.poll() is not None
+                else ""
+            )
+
         try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if process.poll() is not None:
-                    error = process.stderr.read().decode() if process.stderr else ""
-                    raise RuntimeError(f"nginx exited with {process.returncode}: {error}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("nginx did not start in time")
-                time.sleep(0.05)
+            wait_until_healthy(process, f"{url}/healthz", timeout_s=timeout_s, details=errors)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, grace_s=10)

@@ -7,12 +7,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+from parley.testing.processes import stop_process, wait_until_healthy
 
 
 @dataclass
@@ -49,11 +48,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Terminate the server and wait for it."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def shared_models_dir() -> Path:
@@ -87,20 +82,17 @@ def start_server(
             [*command, "--data-dir", str(data_dir)], stdout=stdout, stderr=stderr, env=env
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text()[-3000:]
-            raise RuntimeError(f"server exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    else:
-        process.kill()
-        raise RuntimeError(f"server not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_healthy(
+            process,
+            f"{url}/healthz",
+            timeout_s=timeout,
+            details=lambda: "\n" + log.read_text()[-3000:],
+            poll_s=0.25,
+        )
+    except RuntimeError:
+        stop_process(process)
+        raise
     lines = out.read_text().splitlines()
     key = next(line.strip() for line in lines if line.strip().startswith("sk_live_"))
     return ServerProcess(url, key, data_dir, process, log)

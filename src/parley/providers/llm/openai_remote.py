@@ -22,7 +22,7 @@ from parley.providers.llm.tool_calls import (
     plain_messages,
     read_calls,
 )
-from parley.providers.remote import CALL_OBSERVERS, openai_client, provider_error
+from parley.providers.remote import CALL_OBSERVERS, Endpoint, provider_error
 
 
 @dataclass
@@ -65,20 +65,10 @@ class OpenAICompatibleLLM(LanguageModel):
     """Streams chat completions from a remote server; each call has ``timeout_s`` to
     start answering, and as long between two pieces of the answer."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
-        max_retries: int = 2,
-        tools: str = "native",
-    ) -> None:
+    def __init__(self, name: str, endpoint: Endpoint, *, tools: str = "native") -> None:
         self.name = name
-        self._model, self._timeout, self._tool_mode = model, timeout_s, tools
-        self._client = openai_client(base_url, api_key, timeout_s, max_retries)
+        self._model, self._timeout, self._tool_mode = endpoint.model, endpoint.timeout_s, tools
+        self._client = endpoint.client()
 
     async def stream(
         self,

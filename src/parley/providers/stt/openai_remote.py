@@ -8,7 +8,7 @@ from typing import Any
 
 from parley.audio.pcm import SAMPLE_RATE
 from parley.audio.wav import wav_bytes
-from parley.providers.remote import call, openai_client
+from parley.providers.remote import Endpoint, call
 from parley.providers.stt.base import SpeechToText, Transcript
 
 _CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2})?$")
@@ -18,19 +18,12 @@ class OpenAICompatibleSTT(SpeechToText):
     """Sends each utterance as a WAV file; ``verbose_json`` answers give the language."""
 
     def __init__(
-        self,
-        name: str,
-        *,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
-        max_retries: int = 2,
-        response_format: str = "verbose_json",
+        self, name: str, endpoint: Endpoint, *, response_format: str = "verbose_json"
     ) -> None:
         self.name = name
-        self._model, self._timeout, self._format = model, timeout_s, response_format
-        self._client = openai_client(base_url, api_key, timeout_s, max_retries)
+        self._model, self._timeout = endpoint.model, endpoint.timeout_s
+        self._format = response_format
+        self._client = endpoint.client()
 
     async def transcribe(self, pcm: bytes, *, language: str = "en") -> Transcript:
         request: dict[str, Any] = {

@@ -11,7 +11,7 @@ from typing import Any
 from parley.audio.resample import StreamResampler
 from parley.audio.wav import UNKNOWN_SIZE, WavFormat, parse_wav, wav_pcm
 from parley.errors import AudioError, ProviderError
-from parley.providers.remote import call, openai_client
+from parley.providers.remote import Endpoint, call
 from parley.providers.tts.base import TextToSpeech, Voice
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -91,22 +91,18 @@ class OpenAICompatibleTTS(TextToSpeech):
     def __init__(
         self,
         name: str,
+        endpoint: Endpoint,
         *,
-        base_url: str,
-        model: str,
         voices: list[str],
         language: str = "en",
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
-        max_retries: int = 2,
         response_format: str = "pcm",
         sample_rate: int = 24_000,
     ) -> None:
         self.name = name
-        self._model, self._timeout, self._format = model, timeout_s, response_format
-        self._pcm_rate = sample_rate
+        self._model, self._timeout = endpoint.model, endpoint.timeout_s
+        self._format, self._pcm_rate = response_format, sample_rate
         self._voices = [Voice(v, v, language, sample_rate) for v in voices]
-        self._client = openai_client(base_url, api_key, timeout_s, max_retries)
+        self._client = endpoint.client()
 
     def voices(self) -> list[Voice]:
         return list(self._voices)
