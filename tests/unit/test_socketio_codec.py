@@ -75,6 +75,14 @@ def _tone(rate: int, seconds: float, hz: float = 440.0) -> bytes:
     return (np.sin(2 * np.pi * hz * t) * 12000).astype("<i2").tobytes()
 
 
+def _max_difference(a: bytes, b: bytes) -> int:
+    """The largest difference of two PCM16 chunks' samples (over the shorter one's length)."""
+    x, y = (np.frombuffer(pcm, "<i2").astype(np.int32) for pcm in (a, b))
+    n = min(len(x), len(y))
+    assert n > 0
+    return int(np.abs(x[:n] - y[:n]).max())
+
+
 def _pcm(codec: SocketIOCodec, payload: dict[str, Any]) -> bytes:
     event = codec.decode("audio_chunk", payload)
     assert isinstance(event, AudioIn)
@@ -102,8 +110,9 @@ def test_a_new_rate_or_a_reset_starts_a_new_resampler(codec: SocketIOCodec) -> N
     other = _pcm(codec, {"audio": _tone(22050, 0.05), "sample_rate": 22050})
     codec.reset_audio()
     fresh = _pcm(codec, {"audio": _tone(8000, 0.1), "sample_rate": 8000})
-    assert first == fresh, "a reset resampler starts from the same state"
-    assert more != first, "within a stream the filter carries on"
+    # soxr's SIMD code may round an output sample differently from one call to the next
+    assert _max_difference(first, fresh) <= 2, "a reset resampler starts from the same state"
+    assert _max_difference(first, more) > 2, "within a stream the filter carries on"
     assert len(other) > 0
 
 
