@@ -148,18 +148,36 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 def cmd_call(args: argparse.Namespace) -> int:
     """Stream WAV files to an agent in real time and print the conversation."""
+    from websockets.exceptions import WebSocketException
+
     from parley.audio.wav import read_wav, write_wav
     from parley.client import call
+    from parley.errors import AudioError
 
     client = ClientSettings()
     api_key = args.api_key or client.api_key
     if not api_key:
         print("error: pass --api-key or set PARLEY_API_KEY", file=sys.stderr)
         return 2
-    utterances = [read_wav(p) for p in args.inputs]
-    result = asyncio.run(
-        call(args.url or client.url, api_key, args.agent_id, utterances, reply_timeout=args.timeout)
-    )
+    try:
+        utterances = [read_wav(p) for p in args.inputs]
+    except OSError as exc:
+        print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except AudioError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    url = args.url or client.url
+    try:
+        result = asyncio.run(
+            call(url, api_key, args.agent_id, utterances, reply_timeout=args.timeout)
+        )
+    except ConnectionRefusedError:
+        print(f"error: cannot connect to {url} (is `parley serve` running?)", file=sys.stderr)
+        return 1
+    except (OSError, WebSocketException) as exc:
+        print(f"error: the call to {url} failed: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
     print(f"conversation {result.conversation_id}")
     if result.greeting:
         print(f"agent: {result.greeting.text}")
