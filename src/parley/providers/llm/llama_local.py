@@ -58,11 +58,10 @@ class LlamaCppLLM(LanguageModel):
             import xllamacpp
         except ImportError as exc:
             raise ProviderUnavailableError("xllamacpp is missing: pip install xllamacpp") from exc
-        path = model_path
-        if not path.is_file():
-            raise ProviderUnavailableError(f"GGUF model not found: {path}")
+        if not model_path.is_file():
+            raise ProviderUnavailableError(f"GGUF model not found: {model_path}")
         params = xllamacpp.CommonParams()
-        params.model.path = str(path)
+        params.model.path = str(model_path)
         params.n_parallel = parallel
         params.n_ctx = context * parallel  # each slot gets ``context`` tokens
         params.cpuparams.n_threads = threads

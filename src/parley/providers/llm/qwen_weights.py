@@ -31,11 +31,6 @@ def _part_file(package: str) -> Path | None:
     return files[0] if len(files) == 1 else None
 
 
-def qwen_installed() -> bool:
-    """True if every chunk package is installed (found without importing them)."""
-    return all(_part_file(p) is not None for p in PARTS)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -49,14 +44,13 @@ def qwen_path(models_dir: Path) -> Path:
     target = models_dir / FILE_NAME
     if target.is_file() and target.stat().st_size == SIZE:
         return target
-    parts = [_part_file(p) for p in PARTS]
-    if any(p is None for p in parts):
+    parts = [part for package in PARTS if (part := _part_file(package)) is not None]
+    if len(parts) != len(PARTS):
         raise ProviderUnavailableError(f"the Qwen2.5 weights are not installed: {INSTALL_HINT}")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.part")
     with partial.open("wb") as out:
         for part in parts:
-            assert part is not None
             with part.open("rb") as f:
                 while block := f.read(1 << 20):
                     out.write(block)
