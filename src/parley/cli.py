@@ -23,8 +23,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 async def _bootstrap(settings: Settings) -> tuple[str | None, str]:
     from parley.server.bootstrap import bootstrap
     from parley.storage import Database
+    from parley.storage.permissions import secure_data_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)  # 0700, its files 0600 (tightened with a warning)
     db = Database(settings.resolved_database_url())
     await db.connect()
     try:
@@ -68,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        ws_max_size=settings.limits.max_frame_bytes * 4,
+        ws_max_size=settings.limits.transport_max_bytes(),
     )
     return 0
 
@@ -76,8 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _with_keys(settings: Settings, work: Any) -> Any:
     """Run ``work(ApiKeyRepository, AgentRepository)`` against the data directory's database."""
     from parley.storage import AgentRepository, ApiKeyRepository, Database
+    from parley.storage.permissions import secure_data_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     db = Database(settings.resolved_database_url())
     await db.connect()
     try:

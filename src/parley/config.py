@@ -64,9 +64,40 @@ class LimitSettings(BaseModel):
 
     max_frame_bytes: int = Field(256 * 1024, ge=1024, description="largest WebSocket message")
     max_text_chars: int = Field(4000, ge=1)
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="largest REST request body; a larger one is refused with 413 before it "
+        "is read (transcription uploads have their own limit, 25 MiB)",
+    )
     client_timeout_s: float = Field(
         30.0, ge=1.0, description="close a socket that sends nothing (not even ping) this long"
     )
+    audio_burst_s: float = Field(
+        5.0,
+        ge=0.5,
+        le=3600.0,
+        description="seconds of audio a client may send ahead of real time; more is dropped "
+        "(audio_rate_exceeded), and the session ends when that much more was dropped",
+    )
+    messages_per_s: float = Field(
+        100.0, gt=0, le=100_000, description="WebSocket messages per second per connection"
+    )
+    message_burst: int = Field(
+        500, ge=1, le=1_000_000, description="messages a connection may send at once"
+    )
+    max_refused: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="refused messages in a row (malformed, too large, over the rate; one "
+        "is forgiven per second) before the connection is closed with 1008",
+    )
+
+    def transport_max_bytes(self) -> int:
+        """The WebSocket library's own cap on one message: far above ``max_frame_bytes``,
+        so that an oversized message is read and answered with an ``error`` event."""
+        return max(16 * 1024 * 1024, 4 * self.max_frame_bytes)
 
 
 class RateLimitSettings(BaseModel):

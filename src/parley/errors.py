@@ -88,6 +88,15 @@ class RateLimitError(ParleyError):
         self.retry_after = retry_after
 
 
+class AudioRateError(ParleyError):
+    """Audio sent faster than real time, beyond the allowed burst
+    (``PARLEY_LIMITS__AUDIO_BURST_S``)."""
+
+    code = "audio_rate_exceeded"
+    http_status = 429
+    ws_close_code = 1008
+
+
 class InternalError(ParleyError):
     """A failure on our side; details are logged, never sent."""
 

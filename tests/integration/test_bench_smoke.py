@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from parley.client import ParleyClient
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
@@ -115,6 +116,29 @@ def test_protocols(server: Server, tmp_path: Path) -> None:
         assert summary["turns"] == 1 and summary["turns_without_reply"] == 0
         assert _is_summary(summary["client_voice_to_voice_ms"])
         assert _is_summary(summary["server_voice_to_voice_ms"])
+
+
+def test_soak(server: Server, tmp_path: Path) -> None:
+    agent = ParleyClient(server.url, server.admin_key).create_agent(
+        name="Soak",
+        system_prompt="Answer in a few words.",
+        first_message="Hi.",
+        provider_overrides={"llm_max_tokens": 12},
+    )
+    options = ["--sessions", "2", "--waves", "2", "--pause-s", "2", "--no-warmup"]
+    options += ["--utterances", "cards-001", "--agent", agent["id"]]
+    report = _bench(server, tmp_path, "soak", *options)
+    assert [w["wave"] for w in report["waves"]] == [1, 2]
+    for w in report["waves"]:
+        assert w["turns"] == 2 and w["failed_sessions"] == []
+        assert isinstance(w["rss_settled_kib"], int) and isinstance(w["threads_settled"], int)
+        assert isinstance(w["fds_settled"], int)
+    assert len(report["samples"]) >= 2
+    summary = report["summary"]
+    assert isinstance(summary["rss_growth_kib"], int)
+    assert summary["rss_growth_kib"] == (
+        report["waves"][1]["rss_settled_kib"] - report["waves"][0]["rss_settled_kib"]
+    )
 
 
 def test_llm(tmp_path: Path) -> None:

@@ -19,4 +19,4 @@ whisper-normalizer for WER).
 
 from __future__ import annotations
 
-BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption", "protocols", "llm")
+BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption", "protocols", "llm", "soak")

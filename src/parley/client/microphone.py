@@ -49,7 +49,18 @@ class Microphone:
         return done
 
     async def run(self) -> None:
-        """Stream until cancelled."""
+        """Stream until cancelled. If sending fails (the connection closed), every
+        utterance not yet sent fails with that error, and so does ``run``."""
+        try:
+            await self._stream()
+        except Exception as exc:
+            while not self._queue.empty():
+                _, waiting = self._queue.get_nowait()
+                if not waiting.done():
+                    waiting.set_exception(exc)
+            raise
+
+    async def _stream(self) -> None:
         next_at = time.monotonic()
         while True:
             try:
@@ -57,7 +68,12 @@ class Microphone:
             except asyncio.QueueEmpty:
                 audio, done = self.quiet, None
             for i in range(0, len(audio), self.frame_bytes):
-                await self.send(audio[i : i + self.frame_bytes])
+                try:
+                    await self.send(audio[i : i + self.frame_bytes])
+                except Exception as exc:
+                    if done is not None and not done.done():
+                        done.set_exception(exc)
+                    raise
                 next_at += self.frame_s
                 if self.realtime or done is None:
                     await asyncio.sleep(max(0.0, next_at - time.monotonic()))

@@ -23,7 +23,9 @@ CONTROL_ACTIONS: tuple[ControlAction, ...] = (
 )
 Role = Literal["user", "agent"]
 AgentTurnStatus = Literal["completed", "interrupted", "cancelled", "tool_call", "failed"]
-EndReason = Literal["client", "max_turns", "expired", "agent_deleted", "idle", "error"]
+EndReason = Literal[
+    "client", "max_turns", "expired", "agent_deleted", "idle", "error", "policy_violation"
+]
 
 
 # ---------------------------------------------------------------- client → session

@@ -4,6 +4,7 @@ session emits, so the engine itself knows nothing about Prometheus."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -22,6 +23,14 @@ STAGES = (
 _BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0)
 
 
+def _asyncio_tasks() -> float:
+    """Tasks of the running event loop (0 outside one)."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return 0.0
+
+
 class ServerMetrics:
     """All metrics of one app, in their own registry (several apps may share a process)."""
 
@@ -30,6 +39,10 @@ class ServerMetrics:
         r = self.registry
         self.active = Gauge("parley_active_sessions", "Conversations in progress", registry=r)
         self.active.set_function(lambda: float(active_sessions()))
+        self.tasks = Gauge(
+            "parley_asyncio_tasks", "asyncio tasks alive in the event loop", registry=r
+        )
+        self.tasks.set_function(_asyncio_tasks)
         self.sessions_started = Counter(
             "parley_sessions_started", "Conversations started", registry=r
         )
@@ -50,6 +63,13 @@ class ServerMetrics:
         )
         self.errors = Counter(
             "parley_errors", "Error events sent to clients, by code", ["code"], registry=r
+        )
+        self.refused = Counter(
+            "parley_refused_client_messages",
+            "Client messages and audio dropped for breaking a limit, by limit (audio_rate, "
+            "message_rate, message_size, malformed)",
+            ["limit"],
+            registry=r,
         )
         self.queue_wait = Histogram(
             "parley_model_queue_wait_seconds",

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from parley.audio.pcm import SAMPLE_RATE
+from parley.storage.permissions import open_private, private_dir
 
 
 class SessionRecorder:
@@ -48,15 +49,16 @@ class SessionRecorder:
         self._agent_cursor = start + len(pcm) // 2
 
     def save(self, path: Path) -> Path:
-        """Write the stereo WAV (16 kHz, PCM16) and return its path."""
+        """Write the stereo WAV (16 kHz, PCM16), mode 0600 in a 0700 folder, and return
+        its path."""
         length = max(self._user_cursor, self._agent_cursor)
         stereo = np.zeros((length, 2), dtype="<i2")
         for channel, pieces in ((0, self._user), (1, self._agent)):
             for start, pcm in pieces:
                 samples = np.frombuffer(pcm, dtype="<i2")
                 stereo[start : start + len(samples), channel] = samples
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as w:
+        private_dir(path.parent)
+        with open_private(path) as f, wave.open(f, "wb") as w:
             w.setnchannels(2)
             w.setsampwidth(2)
             w.setframerate(SAMPLE_RATE)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from parley.errors import AudioError, ValidationError
+from parley.errors import AudioError, PayloadTooLargeError, ValidationError
 
 _UNION_TAG = re.compile(r"[\[(]|^(literal|int|float|str|bool|none|list|dict)$")
 """Union-member tags pydantic puts into an error's location, e.g. ``literal['inf']``."""
@@ -29,7 +29,9 @@ def frame_object(frame: str | bytes, *, max_bytes: int, binary_hint: str) -> dic
         raise ValidationError(f"binary frames are not supported: {binary_hint}")
     size = len(frame) if frame.isascii() else len(frame.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise ValidationError(f"message of {size} bytes exceeds the limit of {max_bytes}")
+        raise PayloadTooLargeError(
+            f"message of {size} bytes exceeds the limit of {max_bytes} bytes"
+        )
     try:
         raw = json.loads(frame)
     except json.JSONDecodeError as exc:

@@ -24,6 +24,7 @@ from parley.server.validation import (
     METADATA_SCHEMA,
     NoBool,
     NoNull,
+    SingleLine,
     check_json_schema,
     check_metadata,
 )
@@ -35,7 +36,7 @@ EndOfTurnSilence = Annotated[int, Field(ge=100, le=5000), NoBool]
 InterruptThreshold = Annotated[int, Field(ge=1, le=50), NoBool]
 IdleTimeout = Annotated[int, Field(ge=0, le=600_000), NoBool]
 IdlePrompts = Annotated[int, Field(ge=0, le=5), NoBool]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[SingleLine, Field(min_length=1, max_length=200)]
 SystemPrompt = Annotated[str, Field(min_length=1, max_length=20_000)]
 FirstMessage = Annotated[str, Field(min_length=1, max_length=2000)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
@@ -139,7 +140,7 @@ AGENT_FIELDS: dict[str, AgentField] = {
     "name": AgentField(str, Name),
     "system_prompt": AgentField(str, SystemPrompt),
     "voice_id": AgentField(
-        str, str, DEFAULT_VOICE_ID, description="an installed voice (GET /v1/voices)"
+        str, SingleLine, DEFAULT_VOICE_ID, description="an installed voice (GET /v1/voices)"
     ),
     "first_message": AgentField(
         str | None, FirstMessage, None, nullable=True, description="spoken when a call starts"

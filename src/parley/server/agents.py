@@ -21,6 +21,7 @@ from parley.server.agent_fields import (
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
+from parley.server.validation import SingleLine
 from parley.storage import AgentRecord
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -144,13 +145,15 @@ async def list_agents(
 
 
 @router.get("/{agent_id}", response_model=Agent, responses=_AGENT_ERRORS)
-async def get_agent(agent_id: str, state: State, _key: ApiKey) -> Agent:
+async def get_agent(agent_id: SingleLine, state: State, _key: ApiKey) -> Agent:
     """One agent; 404 once deleted."""
     return Agent.of(await live_agent(state, agent_id), state)
 
 
 @router.patch("/{agent_id}", response_model=Agent, responses=_AGENT_ERRORS)
-async def update_agent(agent_id: str, body: AgentUpdate, state: State, _key: ApiKey) -> Agent:
+async def update_agent(
+    agent_id: SingleLine, body: AgentUpdate, state: State, _key: ApiKey
+) -> Agent:
     """Change some fields of an agent; ``{"status": "paused"}`` pauses it."""
     current = await live_agent(state, agent_id)
     changes = body.model_dump(include=body.model_fields_set)
@@ -180,7 +183,7 @@ async def update_agent(agent_id: str, body: AgentUpdate, state: State, _key: Api
 
 
 @router.delete("/{agent_id}", response_model=AgentDeleted, responses=_AGENT_ERRORS)
-async def delete_agent(agent_id: str, state: State, _key: ApiKey) -> AgentDeleted:
+async def delete_agent(agent_id: SingleLine, state: State, _key: ApiKey) -> AgentDeleted:
     """Delete an agent for good; its live sessions end at once (``agent_deleted``)."""
     if not await state.agents.delete(agent_id):
         raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")

@@ -32,8 +32,11 @@ from parley.server import (
     ws_native,
 )
 from parley.server.auth import require_admin
+from parley.server.body_limit import BodyLimitMiddleware
 from parley.server.errors import install_error_handlers
+from parley.server.json_body import JsonBodyCheckMiddleware
 from parley.server.state import AgentLayerFactory, ServerState
+from parley.storage.permissions import secure_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_dir)  # 0700; looser modes tightened, one warning
         await state.db.connect()
         ModelWorker.wait_observers.append(state.metrics.model_wait)
         CALL_OBSERVERS.append(state.metrics.provider_call)
@@ -104,6 +107,8 @@ def create_app(
     )
     app.state.parley = state
     install_error_handlers(app)
+    app.add_middleware(JsonBodyCheckMiddleware)  # inside the body limit, which bounds it
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.limits.max_body_bytes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -7,7 +7,7 @@ agents. Admin keys (secret) also manage keys.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -36,6 +36,31 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class MultiValues(Protocol):
+    """Query parameters or headers: every value of a name (Starlette's have this)."""
+
+    def getlist(self, key: str) -> list[str]: ...
+
+
+def credential(query: MultiValues | None, headers: MultiValues, *others: object) -> str | None:
+    """The one key (or session token) a caller presents: the ``api_key`` query parameter,
+    a Bearer ``Authorization`` header, or ``others`` (a Socket.IO auth payload's key, a
+    WebSocket subprotocol); None if none. The same key in several places is fine.
+    AuthenticationError when it is ambiguous: ``api_key`` or ``Authorization`` given
+    twice, or places that hold different keys (a proxy may have checked the other)."""
+    keys = [] if query is None else query.getlist("api_key")
+    if len(keys) > 1:
+        raise AuthenticationError("ambiguous credentials: api_key is given more than once")
+    authorizations = headers.getlist("authorization")
+    if len(authorizations) > 1:
+        raise AuthenticationError("ambiguous credentials: more than one Authorization header")
+    given = [*keys, *(bearer_token(h) for h in authorizations), *others]
+    found = {value for value in given if isinstance(value, str) and value}
+    if len(found) > 1:
+        raise AuthenticationError("ambiguous credentials: two different keys were given")
+    return found.pop() if found else None
 
 
 async def authenticate(state: ServerState, key: str | None) -> ApiKeyRecord:
@@ -73,6 +98,7 @@ async def require_key(
     header = request.headers.get("authorization")
     if header and bearer_token(header) is None:
         raise AuthenticationError("malformed Authorization header: use 'Bearer <key>'")
+    credential(request.query_params, request.headers)  # refuses ambiguity; REST reads the header
     state = get_state(request)
     record = await authenticate(state, bearer_token(header))
     check_rate(state, record)

@@ -15,12 +15,24 @@ from typing import Any
 
 from parley.core.agent import AgentConfig, EngineConfig, SessionModels
 from parley.core.clock import SystemClock
-from parley.core.events import AudioIn, AudioOut, ClientEvent, EndReason, ServerEvent
+from parley.core.events import (
+    AudioIn,
+    AudioOut,
+    ClientEvent,
+    EndReason,
+    ErrorOut,
+    ServerEvent,
+    TextIn,
+    ToolResultIn,
+)
 from parley.core.records import TurnRecord
 from parley.core.session import VoiceSession
+from parley.observability.memory import release_after_session
 from parley.observability.recording import SessionRecorder
+from parley.server.inbound_limits import POLICY_VIOLATION, AudioPacer, Refusal
 from parley.server.session_config import agent_config, engine_config
 from parley.server.state import LiveSession, ServerState, Transport
+from parley.server.validation import value_problem
 from parley.storage import AgentRecord, SessionRecord
 
 log = logging.getLogger(__name__)
@@ -64,6 +76,7 @@ class LiveConversation:
         per-connection overrides); by default they come from ``agent``."""
         self.state, self.agent, self.record, self.transport = state, agent, record, transport
         self.clock = SystemClock()
+        self.pacer = AudioPacer(state.settings.limits.audio_burst_s)
         self.recorder: SessionRecorder | None = None
         if agent.settings.get("record_audio", state.settings.turns.record_audio):
             self.recorder = SessionRecorder(self.clock.now())
@@ -131,10 +144,35 @@ class LiveConversation:
         return True
 
     async def feed(self, event: ClientEvent) -> None:
-        """Client → engine (user audio is recorded too)."""
+        """Client → engine (user audio is recorded too). Audio beyond the pacer's burst
+        is dropped (:meth:`refuse`)."""
+        if isinstance(event, AudioIn):
+            refusal = self.pacer.admit(len(event.pcm))
+            if refusal is not None:
+                self.state.metrics.refused.labels(refusal.limit).inc()
+                await self.refuse(refusal)
+                return
+        elif isinstance(event, TextIn | ToolResultIn):
+            stored = event.text if isinstance(event, TextIn) else event.output
+            problem = value_problem(stored, "text" if isinstance(event, TextIn) else "output")
+            if problem is not None:  # never stored (Postgres refuses NUL in text and JSON)
+                await self.emit(ErrorOut(problem.code, problem.message))
+                return
         if self.recorder is not None and isinstance(event, AudioIn):
             self.recorder.user_audio(event.pcm, self.clock.now())
         await self.session.handle(event)
+
+    async def refuse(self, refusal: Refusal) -> None:
+        """Tell the client why something it sent was dropped; when the refusal says so,
+        end the session (``policy_violation``, close code 1008)."""
+        if refusal.error is not None:
+            await self.emit(ErrorOut(refusal.error.code, refusal.error.message))
+        if refusal.close:
+            log.warning(
+                "session ended: the client broke the limits",
+                extra={"session_id": self.record.id, "limit": refusal.limit},
+            )
+            await self.live.terminate("policy_violation", POLICY_VIOLATION)
 
     async def run(self, talk: Callable[[], Awaitable[EndReason]]) -> EndReason:
         """Start, ``talk`` until the conversation ends (``talk`` returns why), finish.
@@ -169,5 +207,7 @@ class LiveConversation:
         self.state.metrics.sessions_ended.labels(final).inc()
         if self.recorder is not None:
             await asyncio.to_thread(self.recorder.save, self.state.recording_path(self.record.id))
+            self.recorder = None  # its audio goes now, not when the GC collects the session
+        release_after_session()  # hand freed memory back to the OS (throttled, off the loop)
         log.info("session ended", extra={"session_id": self.record.id, "reason": final})
         return final

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from parley.errors import NotFoundError, ValidationError
 from parley.server.auth import AdminKey, State
 from parley.server.errors import error_responses
-from parley.server.validation import NoBool
+from parley.server.validation import NoBool, SingleLine
 from parley.storage import ApiKeyRecord
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
@@ -31,12 +31,12 @@ class ApiKeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[SingleLine, Field(min_length=1, max_length=200)]
     kind: Literal["secret", "publishable"] = Field(
         "secret", description="secret: the REST API; publishable: only opens conversations"
     )
     admin: StrictBool = Field(False, description="secret keys only: may manage API keys")
-    agent_ids: Annotated[list[str], Field(min_length=1, max_length=100)] | None = Field(
+    agent_ids: Annotated[list[SingleLine], Field(min_length=1, max_length=100)] | None = Field(
         None, description="publishable keys only: the agents it may talk to (default: any)"
     )
     rate_limit: RateLimit | None = Field(None, description="default: the server's limit")
@@ -123,7 +123,7 @@ async def list_keys(state: State, _admin: AdminKey) -> ApiKeyList:
 
 
 @router.delete("/{key_id}", response_model=ApiKey, responses=error_responses(403, 404))
-async def revoke_key(key_id: str, state: State, _admin: AdminKey) -> ApiKey:
+async def revoke_key(key_id: SingleLine, state: State, _admin: AdminKey) -> ApiKey:
     """Revoke a key: it stops working at once. Revoking twice keeps the first time."""
     if not await state.keys.revoke(key_id):
         raise NotFoundError(f"API key {key_id!r} not found", param="key_id")

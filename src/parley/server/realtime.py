@@ -14,14 +14,15 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 
 from parley.core.events import ClientEvent, ErrorOut, ServerEvent
-from parley.errors import ParleyError
+from parley.errors import ParleyError, ValidationError
 from parley.protocols.openai_realtime import RealtimeProtocol, random_id
 from parley.protocols.openai_realtime.errors import INVALID_REQUEST, SERVER_ERROR, error_body
 from parley.server.admission import open_session
-from parley.server.auth import bearer_token
+from parley.server.auth import credential
 from parley.server.conversation import LiveConversation
+from parley.server.inbound_limits import ConnectionGuard
 from parley.server.session_config import agent_config
-from parley.server.socket_pump import WireTransport, pump
+from parley.server.socket_pump import WireTransport, connection_guard, pump, refused
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,10 @@ _OPEN_ERRORS = {
 
 def connect_key(ws: WebSocket) -> str | None:
     """The key or session token: ``Authorization: Bearer`` or, from browsers, the
-    ``openai-insecure-api-key.<key>`` subprotocol."""
-    key = bearer_token(ws.headers.get("authorization"))
-    if key:
-        return key
-    for offered in ws.scope.get("subprotocols") or []:
-        if offered.startswith(KEY_SUBPROTOCOL) and len(offered) > len(KEY_SUBPROTOCOL):
-            return str(offered[len(KEY_SUBPROTOCOL) :])
-    return None
+    ``openai-insecure-api-key.<key>`` subprotocol (AuthenticationError if they differ)."""
+    offered = [str(p) for p in ws.scope.get("subprotocols") or []]
+    keys = [p[len(KEY_SUBPROTOCOL) :] for p in offered if p.startswith(KEY_SUBPROTOCOL)]
+    return credential(None, ws.headers, *keys)
 
 
 def wants_beta(ws: WebSocket) -> bool:
@@ -70,7 +67,8 @@ class _Connection:
     """The socket as a :class:`~parley.server.state.Transport`: engine events go through
     the protocol; engine events the protocol wants fed go to the pump's inbox."""
 
-    def __init__(self, ws: WebSocket) -> None:
+    def __init__(self, ws: WebSocket, guard: ConnectionGuard) -> None:
+        self.guard = guard
         self.wire: WireTransport[dict[str, Any]] = WireTransport(ws.send_json, lambda e: ())
         self.ws = ws
         self.protocol: RealtimeProtocol | None = None
@@ -108,12 +106,16 @@ class _Connection:
         await self.ws.close(code=code, reason=reason)
 
     async def receive(self, frame: str | bytes, live: LiveConversation) -> None:
-        """A client frame: the protocol answers it itself or feeds the session."""
+        """A client frame: the protocol answers it itself or feeds the session. Each
+        ``error`` it answers with counts as a refused message."""
         assert self.protocol is not None
         self.last_activity = time.monotonic()
         for action in self.protocol.receive(frame):
             if isinstance(action, dict):
                 await self.send(action)
+                if action.get("type") == "error":
+                    message = str(action.get("error", {}).get("message", ""))
+                    await refused(live, self.guard, ValidationError(message))
             else:
                 await live.feed(action)
 
@@ -139,11 +141,12 @@ async def realtime(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.parley
     offered = ws.scope.get("subprotocols") or []
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    conn = _Connection(ws)
+    guard = connection_guard(ws, state, "openai_realtime")
+    conn = _Connection(ws, guard)
     model = ws.query_params.get("model") or ""
-    key = connect_key(ws)
-    token = key if key and key.startswith(SESSION_TOKEN_PREFIX) else None
     try:
+        key = connect_key(ws)
+        token = key if key and key.startswith(SESSION_TOKEN_PREFIX) else None
         agent, record = await open_session(
             state,
             token=token,
@@ -179,6 +182,7 @@ async def realtime(ws: WebSocket) -> None:
             ws,
             live,
             lambda frame: conn.receive(frame, live),
+            guard=guard,
             quiet_s=quiet_s,
             quiet=f"nothing sent or received for {quiet_s:g} s",
             inbox=conn.inbox,

@@ -18,7 +18,7 @@ from parley.server.agents import live_agent
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
-from parley.server.validation import METADATA_SCHEMA, NoBool, check_metadata
+from parley.server.validation import METADATA_SCHEMA, NoBool, SingleLine, check_metadata
 from parley.storage import ApiKeyRecord, SessionRecord, StoredTurn
 from parley.storage.models import utcnow
 
@@ -194,7 +194,7 @@ async def create_token_session(
     responses=error_responses(403, 404, 409),
 )
 async def create_session(
-    agent_id: str, body: SessionCreate, request: Request, state: State, key: AnyKey
+    agent_id: SingleLine, body: SessionCreate, request: Request, state: State, key: AnyKey
 ) -> Session:
     """Create a session; connect to its ``websocket_url`` before ``expires_at``.
 
@@ -213,7 +213,7 @@ async def create_session(
     response_model=SessionDetail,
     responses=error_responses(403, 404),
 )
-async def get_session(session_id: str, state: State, _key: ApiKey) -> SessionDetail:
+async def get_session(session_id: SingleLine, state: State, _key: ApiKey) -> SessionDetail:
     """A session with its transcript turns and per-turn latency metrics."""
     record = await _session(state, session_id)
     turns = await state.sessions.turns(session_id)
@@ -226,7 +226,7 @@ async def get_session(session_id: str, state: State, _key: ApiKey) -> SessionDet
     responses=error_responses(403, 404),
 )
 async def list_sessions(
-    agent_id: str,
+    agent_id: SingleLine,
     state: State,
     _key: ApiKey,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -251,7 +251,7 @@ async def list_sessions(
     response_model=Session,
     responses=error_responses(403, 404, 409),
 )
-async def end_session(session_id: str, state: State, _key: ApiKey) -> Session:
+async def end_session(session_id: SingleLine, state: State, _key: ApiKey) -> Session:
     """End a session now: a live conversation gets ``session_ended`` and is closed;
     a session not yet connected can no longer be."""
     record = await _session(state, session_id)
@@ -272,7 +272,7 @@ async def end_session(session_id: str, state: State, _key: ApiKey) -> Session:
         **error_responses(403, 404),
     },
 )
-async def get_recording(session_id: str, state: State, _key: ApiKey) -> FileResponse:
+async def get_recording(session_id: SingleLine, state: State, _key: ApiKey) -> FileResponse:
     """The session's recording (agents with ``record_audio``), once the session ended."""
     await _session(state, session_id)
     path = state.recording_path(session_id)
@@ -287,7 +287,7 @@ async def get_recording(session_id: str, state: State, _key: ApiKey) -> FileResp
     response_class=Response,
     responses=error_responses(403, 404, 409),
 )
-async def delete_session(session_id: str, state: State, _key: ApiKey) -> Response:
+async def delete_session(session_id: SingleLine, state: State, _key: ApiKey) -> Response:
     """Delete an ended session with its transcript and recording (end it first)."""
     record = await _session(state, session_id)
     if record.status == "active":

@@ -9,6 +9,9 @@
   or the connection stays quiet too long.
 - :func:`decoded`: the handler of protocols whose frames decode to engine events; a
   frame the codec refuses gets an ``error`` event and the session goes on.
+- :func:`connection_guard`: the connection's limits (messages per second, refused
+  messages in a row; :mod:`parley.server.inbound_limits`), checked by :func:`pump` and
+  :func:`decoded`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from parley.core.events import ClientEvent, EndReason, ErrorOut, ServerEvent
 from parley.errors import ParleyError
 from parley.server.conversation import LiveConversation
+from parley.server.inbound_limits import ConnectionGuard, Refusal, peer_of
+from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +97,38 @@ async def refuse(ws: WebSocket, transport: WireTransport[Any], exc: ParleyError)
         await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
 
 
+def connection_guard(ws: WebSocket, state: ServerState, protocol: str) -> ConnectionGuard:
+    """The limits of one WebSocket connection (refusals are counted in the metrics)."""
+    return ConnectionGuard(
+        state.settings.limits,
+        peer=peer_of(ws.client),
+        protocol=protocol,
+        count=lambda limit: state.metrics.refused.labels(limit).inc(),
+    )
+
+
+async def refused(live: LiveConversation, guard: ConnectionGuard, exc: ParleyError) -> None:
+    """A message the protocol refused with ``exc`` (the client was told): counted, and
+    the session ends (1008) once the connection has refused too many."""
+    if guard.refuse(exc, exc.message):
+        await live.refuse(Refusal("malformed", guard.closing_error(), close=True))
+
+
 def decoded(
-    live: LiveConversation, decode: Callable[[Frame], Iterable[ClientEvent]]
+    live: LiveConversation,
+    decode: Callable[[Frame], Iterable[ClientEvent]],
+    guard: ConnectionGuard,
 ) -> Callable[[Frame], Awaitable[None]]:
     """A frame handler that feeds ``decode``'s events to the conversation; a frame the
-    codec refuses gets an ``error`` event, and the session goes on."""
+    codec refuses gets an ``error`` event, and the session goes on (until ``guard``
+    has refused too many)."""
 
     async def handle(frame: Frame) -> None:
         try:
             events = list(decode(frame))
         except ParleyError as exc:
             await live.emit(ErrorOut(exc.code, exc.message))
+            await refused(live, guard, exc)
             return
         for event in events:
             await live.feed(event)
@@ -115,6 +141,7 @@ async def pump(
     live: LiveConversation,
     handle: Callable[[Frame], Awaitable[None]],
     *,
+    guard: ConnectionGuard,
     quiet_s: float,
     quiet: str,
     inbox: asyncio.Queue[ClientEvent] | None = None,
@@ -124,7 +151,8 @@ async def pump(
     ``inbox`` to the session) until the peer leaves, the session ends itself, or nothing
     happened for ``quiet_s``: the client gets a ``session_error`` saying ``quiet`` and
     the session ends as ``idle``. Activity is the last frame received, unless
-    ``last_activity`` says otherwise (monotonic seconds)."""
+    ``last_activity`` says otherwise (monotonic seconds). Frames over ``guard``'s rate
+    are dropped."""
     session = live.session
     received_at = time.monotonic()
     active = last_activity or (lambda: received_at)
@@ -155,8 +183,12 @@ async def pump(
             if message["type"] == "websocket.disconnect":
                 return "client"
             received_at = time.monotonic()
-            frame = message.get("text")
-            await handle(frame if frame is not None else message.get("bytes") or b"")
+            refusal = guard.admit()
+            if refusal is None:
+                frame = message.get("text")
+                await handle(frame if frame is not None else message.get("bytes") or b"")
+            else:
+                await live.refuse(refusal)
             if session.ended is not None:
                 return session.ended
             receive = asyncio.create_task(ws.receive())

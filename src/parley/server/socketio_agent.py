@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 import socketio  # type: ignore[import-untyped]
 from fastapi import FastAPI
+from starlette.datastructures import Headers, QueryParams
 
 from parley.core.agent import AgentConfig
 from parley.core.events import EndReason, ErrorOut
@@ -41,8 +42,9 @@ from parley.protocols.socketio import (
     error_event,
 )
 from parley.server.admission import open_session
-from parley.server.auth import authenticate, bearer_token
+from parley.server.auth import authenticate, credential
 from parley.server.conversation import LiveConversation
+from parley.server.inbound_limits import POLICY_VIOLATION, ConnectionGuard, peer_of
 from parley.server.session_config import agent_config
 from parley.server.socket_pump import WireTransport
 from parley.server.state import ServerState
@@ -75,6 +77,7 @@ class _Client:
     api_key: str
     voice: str | None
     codec: SocketIOCodec
+    guard: ConnectionGuard
     queue: asyncio.Queue[tuple[Any, tuple[Any, ...]] | None] = field(default_factory=asyncio.Queue)
     consumer: asyncio.Task[None] | None = None
     live: LiveConversation | None = None
@@ -101,7 +104,7 @@ class SocketIOAgentServer:
             # a silent peer is dropped after ping_interval + ping_timeout = client_timeout_s
             ping_interval=half,
             ping_timeout=half,
-            max_http_buffer_size=limits.max_frame_bytes * 4,
+            max_http_buffer_size=limits.transport_max_bytes(),
             always_connect=True,  # so a refused client first gets a readable `error` event
             async_handlers=False,  # one client's events are queued in arrival order
             logger=False,
@@ -110,6 +113,8 @@ class SocketIOAgentServer:
         self.sio.on("connect", self._connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
         self.sio.on("*", self._event, namespace=NAMESPACE)
+        self._dispatch = self.sio._handle_eio_message
+        self.sio.eio.on("message", self._packet)
         self.clients: dict[str, _Client] = {}
 
     def asgi_app(self) -> Any:
@@ -126,9 +131,10 @@ class SocketIOAgentServer:
             value = query.get(name, [None])[0] or given.get(name)
             return value if isinstance(value, str) and value else None
 
-        api_key = pick("api_key") or bearer_token(environ.get("HTTP_AUTHORIZATION"))
         voice = pick("voice")
         try:
+            query, headers = environ.get("QUERY_STRING", ""), environ.get("asgi.scope")
+            api_key = credential(QueryParams(query), Headers(scope=headers), given.get("api_key"))
             await authenticate(self.state, api_key)
             if voice is None:
                 default = await self.state.agents.get(self.state.settings.default_agent_id)
@@ -147,6 +153,12 @@ class SocketIOAgentServer:
             voice,
             SocketIOCodec(
                 max_frame_bytes=limits.max_frame_bytes, max_text_chars=limits.max_text_chars
+            ),
+            ConnectionGuard(
+                limits,
+                peer=peer_of(environ.get("asgi.scope", {}).get("client")),
+                protocol="socketio",
+                count=lambda limit: self.state.metrics.refused.labels(limit).inc(),
             ),
         )
         self.clients[sid] = client
@@ -174,9 +186,66 @@ class SocketIOAgentServer:
                 live.transport.open = False
             await self._finish(client, live, reason)
 
+    async def _packet(self, eio_sid: str, data: Any) -> None:
+        """An Engine.IO message: a Socket.IO packet, dispatched by python-socketio. One
+        that cannot be parsed is refused like any malformed event (one warning line, no
+        traceback); before the namespace is connected, it closes the connection."""
+        if eio_sid not in self.sio.eio.sockets:
+            return  # closed: python-engineio still reads what the peer had sent
+        try:
+            await self._dispatch(eio_sid, data)
+        except ValueError as exc:  # json.JSONDecodeError, or a packet type it refuses
+            sid = self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+            client = self.clients.get(sid) if sid is not None else None
+            error = ValidationError(f"malformed Socket.IO packet: {str(exc)[:120]}")
+            if client is None or client.closed:
+                log.warning(
+                    "closed a Socket.IO connection: malformed packet outside a namespace",
+                    extra={"what": error.message},
+                )
+                await self._drop(eio_sid)
+                return
+            await self._refused(client, error)
+
+    async def _drop(self, eio_sid: str) -> None:
+        """Close an Engine.IO connection for good. ``disconnect`` only sends a close
+        packet, which a hostile peer ignores; an empty item in the socket's send queue
+        makes python-engineio's writer close the WebSocket itself."""
+        socket = self.sio.eio.sockets.get(eio_sid)
+        await self.sio.eio.disconnect(eio_sid)
+        if socket is not None:
+            with contextlib.suppress(Exception):
+                await socket.queue.put(None)
+
+    async def _refused(self, client: _Client, error: ParleyError) -> None:
+        """Tell the client; disconnect it once it has refused too many messages."""
+        await self._emit_error(client.sid, error)
+        if client.guard.refuse(error, error.message):
+            await self._emit_error(client.sid, client.guard.closing_error())
+            await self._policy_close(client)
+
+    async def _policy_close(self, client: _Client) -> None:
+        """End the client's session (``policy_violation``) and disconnect it."""
+        live = client.active
+        if live is not None:
+            await live.live.terminate("policy_violation", POLICY_VIOLATION)
+        client.closed = True
+        eio_sid = self.sio.manager.eio_sid_from_sid(client.sid, NAMESPACE)
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect(client.sid, namespace=NAMESPACE)
+        if eio_sid is not None:
+            await self._drop(eio_sid)
+
     async def _event(self, event: Any, sid: str, *args: Any) -> None:
         client = self.clients.get(sid)
         if client is None or client.closed:
+            return
+        refusal = client.guard.admit()
+        if refusal is not None:
+            if refusal.error is not None:
+                await self._emit_error(sid, refusal.error)
+            if refusal.close:
+                await self._policy_close(client)
             return
         if client.queue.qsize() >= MAX_QUEUED_EVENTS:
             message = f"more than {MAX_QUEUED_EVENTS} events are waiting; {event!r} was dropped"
@@ -231,8 +300,10 @@ class SocketIOAgentServer:
             client.closed = True
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(client.sid, namespace=NAMESPACE)
-        except ParleyError as exc:
+        except SessionError as exc:  # e.g. audio still arriving after the session ended
             await self._emit_error(client.sid, exc)
+        except ParleyError as exc:
+            await self._refused(client, exc)
         except Exception:
             log.exception("socket.io event failed", extra={"event": str(event)[:40]})
             await self._emit_error(client.sid, InternalError("the event could not be handled"))

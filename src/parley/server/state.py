@@ -59,8 +59,9 @@ class LiveSession:
     terminating: asyncio.Event | None = None
     """Set while :meth:`terminate` runs; the socket's own task waits for it to finish."""
 
-    async def terminate(self, reason: EndReason) -> None:
-        """End it now: the client gets ``session_ended`` with ``reason``, then a close."""
+    async def terminate(self, reason: EndReason, close_code: int = 1000) -> None:
+        """End it now: the client gets ``session_ended`` with ``reason``, then a close
+        (with ``close_code``)."""
         if self.terminating is not None:
             await self.terminating.wait()
             return
@@ -69,7 +70,7 @@ class LiveSession:
             await self.session.close(reason, notify=True)
             self.transport.open = False
             with contextlib.suppress(Exception):
-                await self.transport.close(1000, reason)
+                await self.transport.close(close_code, reason)
         finally:
             self.terminating.set()
         log.info(

@@ -33,8 +33,15 @@ from parley.server.auth import authenticate, bearer_token, check_rate
 from parley.server.conversation import LiveConversation
 from parley.server.errors import error_body
 from parley.server.sessions import create_token_session, websocket_base
-from parley.server.socket_pump import decoded, pump, refuse, text_transport
+from parley.server.socket_pump import (
+    connection_guard,
+    decoded,
+    pump,
+    refuse,
+    text_transport,
+)
 from parley.server.state import ServerState
+from parley.server.validation import line_problem
 from parley.storage import ApiKeyRecord
 
 log = logging.getLogger(__name__)
@@ -151,7 +158,9 @@ async def voice_webhook(
 
     form = dict(params)
     metadata = {"protocol": "twilio"} | {
-        name: form[field][:128] for field, name in _CALL_FIELDS.items() if form.get(field)
+        name: form[field][:128]
+        for field, name in _CALL_FIELDS.items()
+        if form.get(field) and line_problem(form[field]) is None  # no control or bidi chars
     }
     ttl = state.settings.twilio.stream_token_ttl_s
     record, token = await create_token_session(state, key, agent_id, metadata, ttl)
@@ -244,7 +253,8 @@ async def media_stream(ws: WebSocket) -> None:
 
     session.append(record.id)
     quiet = f"nothing received from Twilio for {limits.client_timeout_s:g} s"
+    guard = connection_guard(ws, state, "twilio")
     await live.run(
-        lambda: pump(ws, live, decoded(live, codec.decode), quiet_s=limits.client_timeout_s,
-                     quiet=quiet)
+        lambda: pump(ws, live, decoded(live, codec.decode, guard), guard=guard,
+                     quiet_s=limits.client_timeout_s, quiet=quiet)
     )  # fmt: skip

@@ -1,17 +1,50 @@
-"""Request checks the REST routers share: no booleans as numbers, metadata limits, JSON Schema."""
+"""Request checks the REST routers share: single-line text, no booleans as numbers, metadata
+limits, JSON Schema."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic.json_schema import SkipJsonSchema
+
+from parley.errors import ValidationError
 
 MAX_METADATA_BYTES = 16_384
 METADATA_SCHEMA: dict[str, Any] = {"maxProperties": 50, "propertyNames": {"maxLength": 64}}
 _JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 _MAX_SCHEMA_DEPTH = 16
+_NOT_IN_A_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Control characters (Unicode category Cc: NUL, tab, newlines, DEL, C1), the line and
+paragraph separators, and the bidi embeddings, overrides and isolates, which reorder the
+text after them on screen (U+202E makes ``exe.txt`` look like ``txt.exe``). The marks
+U+200E/U+200F only set the direction of neutral characters and are allowed."""
+
+
+def line_problem(text: str) -> str | None:
+    """Why ``text`` is not one plain line (see :data:`_NOT_IN_A_LINE`), or None."""
+    found = _NOT_IN_A_LINE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    bidi = "\u202a" <= char <= "\u2069"
+    what = "bidirectional control characters" if bidi else "line breaks or control characters"
+    return f"must not contain {what} (U+{ord(char):04X})"
+
+
+def _single_line(text: str) -> str:
+    problem = line_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+"""A name or id: one line of text without control or bidi characters (422 otherwise)."""
 
 
 def _not_bool(value: Any) -> Any:
@@ -27,13 +60,17 @@ NoNull = SkipJsonSchema[None]
 
 
 def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """At most 50 keys of up to 64 characters, at most 16 KB as JSON."""
+    """At most 50 keys of up to 64 characters, each one line, at most 16 KB as JSON."""
     if value is None:
         return None
     if len(value) > 50:
         raise ValueError("metadata holds at most 50 keys")
     if any(len(k) > 64 for k in value):
         raise ValueError("metadata keys are at most 64 characters")
+    for key in value:
+        problem = line_problem(key)
+        if problem is not None:
+            raise ValueError(f"metadata keys {problem}")
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
     return value
@@ -70,3 +107,60 @@ def check_json_schema(schema: Any, path: str, depth: int = 0) -> None:
         check_json_schema(schema["items"], f"{path}.items", depth + 1)
     if "enum" in schema and (not isinstance(schema["enum"], list) or not schema["enum"]):
         raise ValueError(f"{path}.enum must be a non-empty list")
+
+
+class NonFinite:
+    """``NaN``, ``Infinity`` or ``-Infinity`` where the parser met it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` may not be stored (NUL, a lone surrogate), or None."""
+    if "\x00" in text:
+        return "must not contain NUL (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must not contain a lone surrogate (\\ud800-\\udfff): it is not Unicode"
+    return None
+
+
+def _problem(value: Any) -> str | None:
+    if isinstance(value, NonFinite):
+        return f"{value.name} is not a JSON number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "the number is too large for a 64-bit float"
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, dict):
+        for key in value:
+            problem = text_problem(key)
+            if problem is not None:
+                return f"a key {problem}"
+    return None
+
+
+def value_problem(document: Any, prefix: str = "") -> ValidationError | None:
+    """The first value of a parsed JSON ``document`` that is unsafe to store (NUL, a lone
+    surrogate, a non-finite number), as a 422 whose ``param`` is its path below
+    ``prefix``; None when there is none."""
+    stack: list[tuple[Any, str]] = [(document, prefix)]
+    while stack:
+        value, path = stack.pop()
+        problem = _problem(value)
+        if problem is not None:
+            where = path or "the request body"
+            return ValidationError(f"{where}: {problem}", param=path or None)
+        if isinstance(value, dict):
+            items: Iterable[tuple[Any, Any]] = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            continue
+        children = [(child, f"{path}.{key}" if path else str(key)) for key, child in items]
+        stack.extend(reversed(children))
+    return None

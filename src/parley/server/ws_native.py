@@ -14,10 +14,16 @@ from parley.protocols.json_frames import first_error
 from parley.protocols.native import NativeCodec
 from parley.server.admission import open_session
 from parley.server.agent_fields import EndOfTurnSilence, InterruptThreshold, VadThreshold
-from parley.server.auth import bearer_token
+from parley.server.auth import credential
 from parley.server.conversation import LiveConversation
 from parley.server.session_config import agent_config
-from parley.server.socket_pump import decoded, pump, refuse, text_transport
+from parley.server.socket_pump import (
+    connection_guard,
+    decoded,
+    pump,
+    refuse,
+    text_transport,
+)
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -58,7 +64,7 @@ async def conversation(ws: WebSocket) -> None:
         agent, record = await open_session(
             state,
             token=ws.query_params.get("token"),
-            api_key=ws.query_params.get("api_key") or bearer_token(ws.headers.get("authorization")),
+            api_key=credential(ws.query_params, ws.headers),
             agent_id=ws.query_params.get("agent_id"),
         )
         config = agent_config(
@@ -72,7 +78,8 @@ async def conversation(ws: WebSocket) -> None:
         return
 
     quiet = f"nothing received from the client for {limits.client_timeout_s:g} s"
+    guard = connection_guard(ws, state, "native")
     await live.run(
-        lambda: pump(ws, live, decoded(live, lambda f: [codec.decode(f)]),
+        lambda: pump(ws, live, decoded(live, lambda f: [codec.decode(f)], guard), guard=guard,
                      quiet_s=limits.client_timeout_s, quiet=quiet)
     )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from parley.storage.permissions import private_dir, private_sqlite_file
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -58,12 +63,20 @@ def run_migrations(async_url: str) -> None:
     """Upgrade the database at ``async_url`` to the latest revision (blocking).
 
     Idempotent, so it is safe on every start. Creates a SQLite file's parent
-    directory if it is missing.
+    directory (0700) if it is missing, and the file itself 0600 (its ``-wal``,
+    ``-shm`` and ``-journal`` files get its mode from SQLite; looser ones are tightened).
     """
     url = sync_url(async_url)
     sqlite_file = _sqlite_file(url)
     if sqlite_file is not None:
-        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        if not sqlite_file.parent.exists():
+            private_dir(sqlite_file.parent)
+        tightened = private_sqlite_file(sqlite_file)
+        if tightened:
+            log.warning(
+                "tightened the database files to 0600",
+                extra={"paths": [str(p) for p in tightened]},
+            )
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.begin() as connection:

@@ -9,7 +9,7 @@ import pydantic
 from parley.audio.pcm import SAMPLE_RATE, check_pcm16
 from parley.audio.wire import WireDecoder
 from parley.core.events import AudioIn, ClientEvent, ControlIn, EndIn, ToolResultIn
-from parley.errors import AudioError, ValidationError
+from parley.errors import AudioError, PayloadTooLargeError, ValidationError
 from parley.protocols.common_events import text_in
 from parley.protocols.json_frames import decode_base64, first_error
 from parley.protocols.socketio.messages import (
@@ -59,7 +59,7 @@ class SocketIOCodec:
         payload = args[0] if args else None
         size = payload_size(payload, self.max_frame_bytes)
         if size > self.max_frame_bytes:
-            raise ValidationError(
+            raise PayloadTooLargeError(
                 f"{event}: the payload exceeds the limit of {self.max_frame_bytes} bytes"
             )
         if event == "end_session":

@@ -10,6 +10,7 @@ from typing import Any
 
 from parley.errors import ProviderUnavailableError
 from parley.providers._threads import ModelWorker
+from parley.providers.onnx_arena import ArenaShrinkingSession
 from parley.providers.tts.base import TextToSpeech, Voice
 
 
@@ -59,8 +60,10 @@ class PiperTTS(TextToSpeech):
             options.inter_op_num_threads = 1
             config = PiperConfig.from_dict(json.loads(files.config.read_text()))
             piper_voice = PiperVoice(
-                session=onnxruntime.InferenceSession(
-                    str(files.model), sess_options=options, providers=["CPUExecutionProvider"]
+                session=ArenaShrinkingSession(  # memory stays flat whatever was said
+                    onnxruntime.InferenceSession(
+                        str(files.model), sess_options=options, providers=["CPUExecutionProvider"]
+                    )
                 ),
                 config=config,
             )

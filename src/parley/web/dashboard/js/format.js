@@ -72,4 +72,5 @@ export const END_REASONS = {
   agent_deleted: "Agent was deleted",
   expired: "Link expired unused",
   error: "Server error",
+  policy_violation: "Closed: client broke the limits",
 };
