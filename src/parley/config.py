@@ -94,6 +94,14 @@ class LimitSettings(BaseModel):
         "is forgiven per second) before the connection is closed with 1008",
     )
 
+    violation_cooldown_s: float = Field(
+        60.0,
+        ge=0.0,
+        le=86_400.0,
+        description="after a policy_violation close, the same API key from the same address "
+        "may not open a conversation for this long (0: no cooldown)",
+    )
+
     def transport_max_bytes(self) -> int:
         """The WebSocket library's own cap on one message: far above ``max_frame_bytes``,
         so that an oversized message is read and answered with an ``error`` event."""

@@ -62,8 +62,21 @@ async def flood(ws: ClientConnection, frames: list[str]) -> None:
         pass
 
 
-def native_url(server: ServerProcess) -> str:
-    return conversation_url(server.url, server.admin_key, "agt_demo")
+@pytest.fixture
+async def key(server: ServerProcess) -> str:
+    """A key of its own: a client closed for breaking the limits is refused for a while
+    (the cooldown), and other tests must not share its fate."""
+    admin = {"Authorization": f"Bearer {server.admin_key}"}
+    async with httpx.AsyncClient() as http:
+        created = await http.post(
+            f"{server.url}/v1/api-keys", headers=admin, json={"name": "abuser"}
+        )
+    assert created.status_code == 201, created.text
+    return str(created.json()["key"])
+
+
+def native_url(server: ServerProcess, key: str) -> str:
+    return conversation_url(server.url, key, "agt_demo")
 
 
 async def healthy_and_idle(server: ServerProcess) -> None:
@@ -86,9 +99,10 @@ def warnings_from(server: ServerProcess, since: int, message: str) -> list[dict[
 
 async def test_native_audio_flood_is_refused_then_the_session_ends_1008(
     server: ServerProcess,
+    key: str,
 ) -> None:
     chunk = json.dumps({"type": "audio", "audio": b64(noise(0.5, 16000))})
-    async with websockets.connect(native_url(server), max_size=None) as ws:
+    async with websockets.connect(native_url(server, key), max_size=None) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"
         sender = asyncio.create_task(flood(ws, [chunk] * 240))  # 120 s of audio at once
         events = await read_until_closed(ws)
@@ -103,10 +117,12 @@ async def test_native_audio_flood_is_refused_then_the_session_ends_1008(
     await healthy_and_idle(server)
 
 
-async def test_realtime_audio_flood_is_refused_then_closed_1008(server: ServerProcess) -> None:
+async def test_realtime_audio_flood_is_refused_then_closed_1008(
+    server: ServerProcess, key: str
+) -> None:
     url = server.url.replace("http", "ws", 1) + "/v1/realtime?model=agt_demo"
     append = json.dumps({"type": "input_audio_buffer.append", "audio": b64(noise(0.5, 24000))})
-    headers = {"Authorization": f"Bearer {server.admin_key}"}
+    headers = {"Authorization": f"Bearer {key}"}
     async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
         assert json.loads(await ws.recv())["type"] == "session.created"
         sender = asyncio.create_task(flood(ws, [append] * 240))
@@ -119,7 +135,7 @@ async def test_realtime_audio_flood_is_refused_then_closed_1008(server: ServerPr
     await healthy_and_idle(server)
 
 
-async def test_twilio_media_flood_is_closed_1008(server: ServerProcess) -> None:
+async def test_twilio_media_flood_is_closed_1008(server: ServerProcess, key: str) -> None:
     url = server.url.replace("http", "ws", 1) + "/v1/twilio/media"
     stream, call_sid = "MZ" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
     start = {
@@ -131,7 +147,7 @@ async def test_twilio_media_flood_is_closed_1008(server: ServerProcess) -> None:
             "streamSid": stream,
             "callSid": call_sid,
             "tracks": ["inbound"],
-            "customParameters": {"api_key": server.admin_key, "agent_id": "agt_demo"},
+            "customParameters": {"api_key": key, "agent_id": "agt_demo"},
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         },
     }
@@ -167,12 +183,13 @@ async def test_twilio_media_flood_is_closed_1008(server: ServerProcess) -> None:
 
 async def test_socketio_audio_flood_ends_the_session_and_the_connection_stays(
     server: ServerProcess,
+    key: str,
 ) -> None:
     sio = socketio.AsyncClient(reconnection=False)
     got: list[tuple[str, Any]] = []
     sio.on("*", lambda event, data: got.append((event, data)), namespace="/v1/audio/agent")
     await sio.connect(
-        server.url, namespaces=["/v1/audio/agent"], auth={"api_key": server.admin_key},
+        server.url, namespaces=["/v1/audio/agent"], auth={"api_key": key},
         transports=["websocket"],
     )  # fmt: skip
     try:
@@ -201,14 +218,14 @@ async def until(ready: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 async def test_a_flood_does_not_take_turns_from_another_caller(
-    server: ServerProcess, speech: dict[str, Recording]
+    server: ServerProcess, key: str, speech: dict[str, Recording]
 ) -> None:
     """The probe's second finding: a caller beside a 10-minute burst got 0 of 3 turns."""
     clips = [read_wav(speech[name].path) for name in ("cards-001", "cards-003")]
     chunk = json.dumps({"type": "audio", "audio": b64(noise(1.0, 16000))})
 
     async def flooder() -> int | None:
-        async with websockets.connect(native_url(server), max_size=None) as ws:
+        async with websockets.connect(native_url(server, key), max_size=None) as ws:
             await ws.recv()
             await flood(ws, [chunk] * 600)  # 10 minutes of audio at once
             await read_until_closed(ws)
@@ -228,8 +245,9 @@ async def test_a_flood_does_not_take_turns_from_another_caller(
 
 async def test_a_10_mb_message_gets_an_error_naming_the_limit_and_the_session_goes_on(
     server: ServerProcess,
+    key: str,
 ) -> None:
-    async with websockets.connect(native_url(server), max_size=None) as ws:
+    async with websockets.connect(native_url(server, key), max_size=None) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"
         await ws.send(json.dumps({"type": "audio", "audio": "A" * TEN_MB}))
         await ws.send(json.dumps({"type": "ping", "ts": 1}))
@@ -278,9 +296,10 @@ async def test_a_10_mb_socketio_event_gets_an_error_naming_the_limit(
 
 async def test_messages_over_the_rate_get_one_error_then_a_1008_close(
     server: ServerProcess,
+    key: str,
 ) -> None:
     ping = json.dumps({"type": "ping", "ts": 0})
-    async with websockets.connect(native_url(server), max_size=None) as ws:
+    async with websockets.connect(native_url(server, key), max_size=None) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"
         sender = asyncio.create_task(flood(ws, [ping] * 5000))
         events = await read_until_closed(ws)
@@ -299,9 +318,10 @@ async def test_messages_over_the_rate_get_one_error_then_a_1008_close(
 
 async def test_native_garbage_gets_errors_a_few_log_lines_and_a_close(
     server: ServerProcess,
+    key: str,
 ) -> None:
     since = len(server.log_records())
-    async with websockets.connect(native_url(server), max_size=None) as ws:
+    async with websockets.connect(native_url(server, key), max_size=None) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"
         sender = asyncio.create_task(flood(ws, ["{not json"] * 200))
         events = await read_until_closed(ws)
@@ -347,3 +367,22 @@ async def _until_closed(ws: ClientConnection) -> Any:
                 yield frame
         except websockets.ConnectionClosed:
             return
+
+
+async def test_a_client_closed_for_the_limits_is_refused_for_a_while_others_are_not(
+    server: ServerProcess, key: str
+) -> None:
+    chunk = json.dumps({"type": "audio", "audio": b64(noise(1.0, 16000))})
+    async with websockets.connect(native_url(server, key), max_size=None) as ws:
+        await ws.recv()
+        await flood(ws, [chunk] * 60)
+        await read_until_closed(ws)
+        assert ws.close_code == 1008
+    async with websockets.connect(native_url(server, key)) as ws:  # same key, same host
+        refused = json.loads(await ws.recv())
+        await read_until_closed(ws)
+        assert ws.close_code == 4029
+    assert refused["code"] == "rate_limit_error" and "policy_violation" in refused["message"]
+    url = conversation_url(server.url, server.admin_key, "agt_demo")  # another key
+    async with websockets.connect(url) as ws:
+        assert json.loads(await ws.recv())["type"] == "connected"

@@ -8,8 +8,8 @@ import pytest
 
 from parley.audio.pcm import SAMPLE_RATE
 from parley.config import LimitSettings
-from parley.errors import PayloadTooLargeError, ValidationError
-from parley.server.inbound_limits import AudioPacer, ConnectionGuard
+from parley.errors import PayloadTooLargeError, RateLimitError, ValidationError
+from parley.server.inbound_limits import AudioPacer, ConnectionGuard, PenaltyBox
 
 
 class Clock:
@@ -118,3 +118,23 @@ def test_refusals_log_one_line_per_interval_without_traceback(
     assert records[0].peer == "127.0.0.1:5555"  # type: ignore[attr-defined]
     assert records[1].suppressed == 199  # type: ignore[attr-defined]
     assert counted.count("malformed") == 200 and counted[-1] == "message_size"
+
+
+def test_the_penalty_box_refuses_a_key_from_its_host_for_the_cooldown_only() -> None:
+    clock = Clock()
+    box = PenaltyBox(60.0, max_entries=2, clock=clock)
+    box.add("key_a", "10.0.0.1")
+    with pytest.raises(RateLimitError, match="again in 60 s") as refused:
+        box.check("key_a", "10.0.0.1")
+    assert refused.value.retry_after == pytest.approx(60.0)
+    box.check("key_a", "10.0.0.2")  # the same key from elsewhere
+    box.check("key_b", "10.0.0.1")  # another key from the same host
+    box.check(None, "10.0.0.1")
+    clock.t += 60.0
+    box.check("key_a", "10.0.0.1")  # served its time
+    for n in range(5):  # bounded: the oldest go first
+        box.add(f"key_{n}", "h")
+    box.check("key_0", "h")
+    with pytest.raises(RateLimitError):
+        box.check("key_4", "h")
+    PenaltyBox(0.0, clock=clock).add("key_a", "h")  # no cooldown: nothing kept

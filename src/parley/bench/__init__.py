@@ -19,4 +19,13 @@ whisper-normalizer for WER).
 
 from __future__ import annotations
 
-BENCHMARKS = ("latency", "concurrency", "accuracy", "interruption", "protocols", "llm", "soak")
+BENCHMARKS = (
+    "latency",
+    "concurrency",
+    "accuracy",
+    "interruption",
+    "protocols",
+    "llm",
+    "soak",
+    "flood",
+)

@@ -36,13 +36,15 @@ async def open_session(
     protocol: str = "native",
     default_agent: bool = False,
     metadata: dict[str, Any] | None = None,
+    peer: str | None = None,
 ) -> tuple[AgentRecord, SessionRecord]:
     """Check credentials and agent; return the agent and the session to run.
 
     A session ``token`` (single use, before it expires) claims a session created over
     REST; otherwise ``api_key`` opens a new session with ``agent_id`` (or, when
     ``default_agent``, with the server's default agent if no id is given). The
-    session's metadata records the ``protocol``.
+    session's metadata records the ``protocol``. A key that broke the limits from
+    ``peer`` (its host) is refused during its cooldown (``rate_limit_error``).
     """
     key: ApiKeyRecord | None = None
     if token:
@@ -57,9 +59,11 @@ async def open_session(
         if pending.expires_at is not None and pending.expires_at <= utcnow():
             await state.sessions.claim_token(token_hash)  # marks it expired
             raise AuthenticationError(_TOKEN_PROBLEMS["expired"])
+        state.penalties.check(pending.api_key_id, peer)
         agent_id = pending.agent_id
     else:
         key = await authenticate(state, api_key)
+        state.penalties.check(key.id, peer)
         check_rate(state, key)
         if not agent_id and default_agent:
             agent_id = state.settings.default_agent_id

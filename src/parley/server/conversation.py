@@ -71,10 +71,13 @@ class LiveConversation:
         *,
         config: AgentConfig | None = None,
         engine: EngineConfig | None = None,
+        peer: str | None = None,
     ) -> None:
         """``config`` replaces the stored agent's engine settings (ad-hoc sessions,
-        per-connection overrides); by default they come from ``agent``."""
+        per-connection overrides); by default they come from ``agent``. ``peer`` is the
+        client's host (a cooldown follows a policy_violation)."""
         self.state, self.agent, self.record, self.transport = state, agent, record, transport
+        self.peer = peer
         self.clock = SystemClock()
         self.pacer = AudioPacer(state.settings.limits.audio_burst_s)
         self.recorder: SessionRecorder | None = None
@@ -104,13 +107,14 @@ class LiveConversation:
         transport: Transport,
         *,
         config: AgentConfig | None = None,
+        peer: str | None = None,
     ) -> LiveConversation:
         """A conversation with the models the agent names (its ``provider_overrides``;
         the server's defaults for the rest), loaded on first use and shared."""
         try:
             chosen = await state.providers.for_session(agent.provider_overrides)
             models = SessionModels(chosen.stt, chosen.llm, chosen.tts, chosen.vad_factory())
-            return cls(state, agent, record, transport, models, config=config)
+            return cls(state, agent, record, transport, models, config=config, peer=peer)
         except Exception:
             await state.sessions.end(record.id, "error")  # it never ran
             raise
@@ -168,6 +172,7 @@ class LiveConversation:
         if refusal.error is not None:
             await self.emit(ErrorOut(refusal.error.code, refusal.error.message))
         if refusal.close:
+            self.state.penalties.add(self.record.api_key_id, self.peer)
             log.warning(
                 "session ended: the client broke the limits",
                 extra={"session_id": self.record.id, "limit": refusal.limit},

@@ -9,12 +9,16 @@ endpoints decide how to tell the client and how to close).
   budget of refused messages (malformed, too large, over the rate). Each refusal is
   logged as one warning line without a traceback, at most one per
   ``LOG_EVERY_S`` per connection; a connection that spends its budget is closed.
+- :class:`PenaltyBox` (per server): a client closed for breaking the limits (its API key
+  from its address) may not open another conversation for ``violation_cooldown_s``, so
+  reconnecting does not buy a fresh burst every time.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -173,6 +177,45 @@ class ConnectionGuard:
             f"more than {self.max_refused} refused messages in a row; the connection is closed",
             retry_after=1.0,
         )
+
+
+class PenaltyBox:
+    """Clients that broke the limits, refused for ``cooldown_s`` (0: never). A client is
+    an API key id and a peer host; at most ``max_entries`` are kept (the oldest go)."""
+
+    def __init__(
+        self,
+        cooldown_s: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cooldown_s, self.max_entries, self._clock = cooldown_s, max_entries, clock
+        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def add(self, key_id: str | None, host: str | None) -> None:
+        """``key_id`` from ``host`` broke the limits now."""
+        if self.cooldown_s <= 0 or key_id is None:
+            return
+        now = self._clock()
+        while self._until and next(iter(self._until.values())) <= now:
+            self._until.popitem(last=False)  # expired (all share one cooldown: in order)
+        client = (key_id, host or "")
+        self._until.pop(client, None)
+        self._until[client] = now + self.cooldown_s
+        while len(self._until) > self.max_entries:
+            self._until.popitem(last=False)
+
+    def check(self, key_id: str | None, host: str | None) -> None:
+        """Raise ``RateLimitError`` while ``key_id`` from ``host`` is refused."""
+        if key_id is None:
+            return
+        left = self._until.get((key_id, host or ""), 0.0) - self._clock()
+        if left > 0:
+            raise RateLimitError(
+                "this client was closed for breaking the limits (policy_violation); it may "
+                f"open a conversation again in {left:.0f} s",
+                retry_after=left,
+            )
 
 
 def peer_of(client: tuple[str, int] | None) -> str:

@@ -141,6 +141,7 @@ async def realtime(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.parley
     offered = ws.scope.get("subprotocols") or []
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    peer = ws.client.host if ws.client else None
     guard = connection_guard(ws, state, "openai_realtime")
     conn = _Connection(ws, guard)
     model = ws.query_params.get("model") or ""
@@ -154,13 +155,14 @@ async def realtime(ws: WebSocket) -> None:
             agent_id=requested_agent(model),
             protocol="openai_realtime",
             default_agent=True,
+            peer=peer,
         )
         # OpenAI Realtime has no server greeting, and the agent speaks only when asked
         # to (check-ins after silence only with turn_detection.idle_timeout_ms).
         config = dataclasses.replace(
             agent_config(agent, state), first_message=None, idle_timeout_ms=0.0
         )
-        live = await LiveConversation.open(state, agent, record, conn, config=config)
+        live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         await conn.refuse(exc)

@@ -78,6 +78,7 @@ class _Client:
     voice: str | None
     codec: SocketIOCodec
     guard: ConnectionGuard
+    host: str | None
     queue: asyncio.Queue[tuple[Any, tuple[Any, ...]] | None] = field(default_factory=asyncio.Queue)
     consumer: asyncio.Task[None] | None = None
     live: LiveConversation | None = None
@@ -147,6 +148,7 @@ class SocketIOAgentServer:
             await self._emit_error(sid, InternalError("the connection could not be checked"))
             return False
         limits = self.state.settings.limits
+        peer = environ.get("asgi.scope", {}).get("client")
         client = _Client(
             sid,
             api_key or "",
@@ -156,10 +158,11 @@ class SocketIOAgentServer:
             ),
             ConnectionGuard(
                 limits,
-                peer=peer_of(environ.get("asgi.scope", {}).get("client")),
+                peer=peer_of(peer),
                 protocol="socketio",
                 count=lambda limit: self.state.metrics.refused.labels(limit).inc(),
             ),
+            peer[0] if peer else None,
         )
         self.clients[sid] = client
         client.consumer = asyncio.create_task(self._consume(client), name=f"parley-sio-{sid}")
@@ -324,6 +327,7 @@ class SocketIOAgentServer:
             protocol="socketio",
             default_agent=True,
             metadata={"ad_hoc": request.ad_hoc},
+            peer=client.host,
         )
         try:
             config = agent_config(
@@ -338,7 +342,9 @@ class SocketIOAgentServer:
                 record.id, config, ad_hoc=request.ad_hoc, request=request
             )
             transport = _session_transport(self.sio, client.sid, SessionEncoder(settings))
-            live = await LiveConversation.open(self.state, agent, record, transport, config=config)
+            live = await LiveConversation.open(
+                self.state, agent, record, transport, config=config, peer=client.host
+            )
         except Exception:
             await self.state.sessions.end(record.id, "error")
             raise

@@ -17,6 +17,7 @@ from parley.core.session import VoiceSession
 from parley.errors import ModelsNotReadyError
 from parley.observability.metrics import ServerMetrics
 from parley.providers.pool import ProviderPool
+from parley.server.inbound_limits import PenaltyBox
 from parley.server.ratelimit import RateLimiter
 from parley.storage import (
     AgentRecord,
@@ -128,8 +129,12 @@ class ServerState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: ServerMetrics = field(init=False)
 
+    penalties: PenaltyBox = field(init=False)
+    """Clients refused for a while after breaking the limits."""
+
     def __post_init__(self) -> None:
         self.metrics = ServerMetrics(lambda: len(self.live))
+        self.penalties = PenaltyBox(self.settings.limits.violation_cooldown_s)
 
     def ready_providers(self) -> ProviderPool:
         """The providers, once the defaults are loaded (503 ``ModelsNotReadyError`` before)."""

@@ -226,6 +226,7 @@ async def media_stream(ws: WebSocket) -> None:
     limits = state.settings.limits
     codec = TwilioCodec(max_frame_bytes=limits.max_frame_bytes)
     await ws.accept()
+    peer = ws.client.host if ws.client else None
     session: list[str] = []
     stream = text_transport(ws, _logged_errors(codec, session))
     try:
@@ -240,8 +241,9 @@ async def media_stream(ws: WebSocket) -> None:
             agent_id=params.get("agent_id"),
             protocol="twilio",
             metadata={"call_sid": start.call_sid, "stream_sid": start.stream_sid},
+            peer=peer,
         )
-        live = await LiveConversation.open(state, agent, record, stream)
+        live = await LiveConversation.open(state, agent, record, stream, peer=peer)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         log.warning(

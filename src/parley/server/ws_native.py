@@ -58,6 +58,7 @@ async def conversation(ws: WebSocket) -> None:
         max_frame_bytes=limits.max_frame_bytes, max_text_chars=limits.max_text_chars
     )
     await ws.accept()
+    peer = ws.client.host if ws.client else None
     conn = text_transport(ws, lambda event: [codec.encode(event)])
     try:
         overrides = turn_overrides(ws)  # before a single-use token is spent
@@ -66,11 +67,12 @@ async def conversation(ws: WebSocket) -> None:
             token=ws.query_params.get("token"),
             api_key=credential(ws.query_params, ws.headers),
             agent_id=ws.query_params.get("agent_id"),
+            peer=peer,
         )
         config = agent_config(
             agent, state, first_message=record.initial_message, overrides=overrides
         )
-        live = await LiveConversation.open(state, agent, record, conn, config=config)
+        live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         await conn.deliver(ErrorOut(exc.code, exc.message))
