@@ -75,6 +75,10 @@ async def key(server: ServerProcess) -> str:
     return str(created.json()["key"])
 
 
+def realtime_url(server: ServerProcess) -> str:
+    return server.url.replace("http", "ws", 1) + "/v1/realtime?model=agt_demo"
+
+
 def native_url(server: ServerProcess, key: str) -> str:
     return conversation_url(server.url, key, "agt_demo")
 
@@ -378,11 +382,16 @@ async def test_a_client_closed_for_the_limits_is_refused_for_a_while_others_are_
         await flood(ws, [chunk] * 60)
         await read_until_closed(ws)
         assert ws.close_code == 1008
-    async with websockets.connect(native_url(server, key)) as ws:  # same key, same host
-        refused = json.loads(await ws.recv())
-        await read_until_closed(ws)
-        assert ws.close_code == 4029
-    assert refused["code"] == "rate_limit_error" and "policy_violation" in refused["message"]
+    # the same key from the same host: refused before the upgrade, nothing is read
+    bearer = {"Authorization": f"Bearer {key}"}
+    for url, headers in ((native_url(server, key), {}), (realtime_url(server), bearer)):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(url, additional_headers=headers):
+                pass
+        response = refused.value.response
+        assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+        error = json.loads(response.body)["error"]
+        assert error["code"] == "rate_limit_error" and "policy_violation" in error["message"]
     url = conversation_url(server.url, server.admin_key, "agt_demo")  # another key
     async with websockets.connect(url) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"

@@ -205,6 +205,11 @@ class PenaltyBox:
         while len(self._until) > self.max_entries:
             self._until.popitem(last=False)
 
+    @property
+    def active(self) -> bool:
+        """Whether anyone may be in the box (when not, nothing needs checking)."""
+        return bool(self._until)
+
     def check(self, key_id: str | None, host: str | None) -> None:
         """Raise ``RateLimitError`` while ``key_id`` from ``host`` is refused."""
         if key_id is None:

@@ -22,7 +22,13 @@ from parley.server.auth import credential
 from parley.server.conversation import LiveConversation
 from parley.server.inbound_limits import ConnectionGuard
 from parley.server.session_config import agent_config
-from parley.server.socket_pump import WireTransport, connection_guard, pump, refused
+from parley.server.socket_pump import (
+    WireTransport,
+    connection_guard,
+    pump,
+    refused,
+    refused_before_upgrade,
+)
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -140,6 +146,8 @@ async def realtime(ws: WebSocket) -> None:
     """``/v1/realtime?model=<agent id or any model name>`` (see docs/realtime.md)."""
     state: ServerState = ws.app.state.parley
     offered = ws.scope.get("subprotocols") or []
+    if await refused_before_upgrade(ws, state, lambda: connect_key(ws)):
+        return
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     peer = ws.client.host if ws.client else None
     guard = connection_guard(ws, state, "openai_realtime")

@@ -23,12 +23,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from parley.core.events import ClientEvent, EndReason, ErrorOut, ServerEvent
-from parley.errors import ParleyError
+from parley.errors import ParleyError, RateLimitError
+from parley.server.auth import authenticate
 from parley.server.conversation import LiveConversation
+from parley.server.errors import error_body
 from parley.server.inbound_limits import ConnectionGuard, Refusal, peer_of
+from parley.server.ratelimit import retry_after_header
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -95,6 +99,32 @@ async def refuse(ws: WebSocket, transport: WireTransport[Any], exc: ParleyError)
     transport.open = False
     with contextlib.suppress(Exception):
         await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+
+
+async def refused_before_upgrade(
+    ws: WebSocket, state: ServerState, credential: Callable[[], str | None]
+) -> bool:
+    """Refuse a key in its cooldown after a policy_violation (from this host) before the
+    WebSocket upgrade: HTTP 429 with the JSON error body, so nothing the client streams
+    is read. True if refused. Any other problem with the credential is left to the
+    endpoint, which reports it after the upgrade as usual."""
+    if not state.penalties.active:
+        return False
+    try:
+        key = await authenticate(state, credential())
+        state.penalties.check(key.id, ws.client.host if ws.client else None)
+    except RateLimitError as exc:
+        state.metrics.refused.labels("cooldown").inc()
+        headers = {"Retry-After": retry_after_header(exc.retry_after)}
+        body = error_body(exc.code, exc.message)
+        try:
+            await ws.send_denial_response(JSONResponse(body, 429, headers=headers))
+        except RuntimeError:  # a server without the denial-response extension
+            await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+        return True
+    except ParleyError:
+        return False
+    return False
 
 
 def connection_guard(ws: WebSocket, state: ServerState, protocol: str) -> ConnectionGuard:

@@ -22,6 +22,7 @@ from parley.server.socket_pump import (
     decoded,
     pump,
     refuse,
+    refused_before_upgrade,
     text_transport,
 )
 from parley.server.state import ServerState
@@ -57,6 +58,8 @@ async def conversation(ws: WebSocket) -> None:
     codec = NativeCodec(
         max_frame_bytes=limits.max_frame_bytes, max_text_chars=limits.max_text_chars
     )
+    if await refused_before_upgrade(ws, state, lambda: credential(ws.query_params, ws.headers)):
+        return
     await ws.accept()
     peer = ws.client.host if ws.client else None
     conn = text_transport(ws, lambda event: [codec.encode(event)])
