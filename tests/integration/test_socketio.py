@@ -319,15 +319,15 @@ async def test_bad_messages_get_precise_errors_and_the_session_goes_on(server: S
 
 
 async def test_a_message_over_the_transport_limit_closes_the_connection(server: Server) -> None:
-    """Over 4 x max_frame_bytes (1 MiB) the transport refuses the message; the session
-    is stored as ended by the client."""
+    """Over the transport's cap (16 MiB; the app's own limit answers below it) the
+    transport refuses the message; the session is stored as ended by the client."""
     sock = AgentSocket()
     await sock.connect(server.url, api_key=server.admin_key)
     await sock.expect("connected")
     await sock.emit("start_session", {"instructions": TERSE})
     started = await sock.expect("session_started")
-    await sock.emit("audio_chunk", {"audio": "A" * (1100 * 1024)})
-    await asyncio.wait_for(sock.disconnected.wait(), 15)
+    await sock.emit("audio_chunk", {"audio": "A" * (17 * 1024 * 1024)})
+    await asyncio.wait_for(sock.disconnected.wait(), 30)
     await sock.close()
     for _ in range(50):  # the server ends the session as the connection drops
         record, _ = await _stored(server, started["session_id"])

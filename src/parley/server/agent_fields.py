@@ -22,6 +22,7 @@ from parley.server.state import ServerState
 from parley.server.validation import (
     MAX_METADATA_BYTES,
     METADATA_SCHEMA,
+    ONE_LINE,
     NoBool,
     NoNull,
     SingleLine,
@@ -36,7 +37,7 @@ EndOfTurnSilence = Annotated[int, Field(ge=100, le=5000), NoBool]
 InterruptThreshold = Annotated[int, Field(ge=1, le=50), NoBool]
 IdleTimeout = Annotated[int, Field(ge=0, le=600_000), NoBool]
 IdlePrompts = Annotated[int, Field(ge=0, le=5), NoBool]
-Name = Annotated[SingleLine, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]
 SystemPrompt = Annotated[str, Field(min_length=1, max_length=20_000)]
 FirstMessage = Annotated[str, Field(min_length=1, max_length=2000)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]

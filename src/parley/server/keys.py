@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from parley.errors import NotFoundError, ValidationError
 from parley.server.auth import AdminKey, State
 from parley.server.errors import error_responses
-from parley.server.validation import NoBool, SingleLine
+from parley.server.validation import ONE_LINE, NoBool, SingleLine
 from parley.storage import ApiKeyRecord
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
@@ -31,7 +31,7 @@ class ApiKeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[SingleLine, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]
     kind: Literal["secret", "publishable"] = Field(
         "secret", description="secret: the REST API; publishable: only opens conversations"
     )

@@ -43,7 +43,9 @@ def _single_line(text: str) -> str:
     return text
 
 
-SingleLine = Annotated[str, AfterValidator(_single_line)]
+ONE_LINE = AfterValidator(_single_line)
+"""Put after length constraints, so that those keep their own messages."""
+SingleLine = Annotated[str, ONE_LINE]
 """A name or id: one line of text without control or bidi characters (422 otherwise)."""
 
 
