@@ -25,6 +25,7 @@ from parley.server.session_config import agent_config
 from parley.server.socket_pump import (
     WireTransport,
     connection_guard,
+    peer_host,
     pump,
     refused,
     refused_before_upgrade,
@@ -149,7 +150,7 @@ async def realtime(ws: WebSocket) -> None:
     if await refused_before_upgrade(ws, state, lambda: connect_key(ws)):
         return
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    peer = ws.client.host if ws.client else None
+    peer = peer_host(ws)
     guard = connection_guard(ws, state, "openai_realtime")
     conn = _Connection(ws, guard)
     model = ws.query_params.get("model") or ""

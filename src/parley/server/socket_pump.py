@@ -101,6 +101,11 @@ async def refuse(ws: WebSocket, transport: WireTransport[Any], exc: ParleyError)
         await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
 
 
+def peer_host(ws: WebSocket) -> str | None:
+    """The client's host (what the cooldown after a policy_violation is keyed by)."""
+    return ws.client.host if ws.client else None
+
+
 async def refused_before_upgrade(
     ws: WebSocket, state: ServerState, credential: Callable[[], str | None]
 ) -> bool:
@@ -112,7 +117,7 @@ async def refused_before_upgrade(
         return False
     try:
         key = await authenticate(state, credential())
-        state.penalties.check(key.id, ws.client.host if ws.client else None)
+        state.penalties.check(key.id, peer_host(ws))
     except RateLimitError as exc:
         state.metrics.refused.labels("cooldown").inc()
         headers = {"Retry-After": retry_after_header(exc.retry_after)}

@@ -36,6 +36,7 @@ from parley.server.sessions import create_token_session, websocket_base
 from parley.server.socket_pump import (
     connection_guard,
     decoded,
+    peer_host,
     pump,
     refuse,
     text_transport,
@@ -226,7 +227,7 @@ async def media_stream(ws: WebSocket) -> None:
     limits = state.settings.limits
     codec = TwilioCodec(max_frame_bytes=limits.max_frame_bytes)
     await ws.accept()
-    peer = ws.client.host if ws.client else None
+    peer = peer_host(ws)
     session: list[str] = []
     stream = text_transport(ws, _logged_errors(codec, session))
     try:

@@ -20,6 +20,7 @@ from parley.server.session_config import agent_config
 from parley.server.socket_pump import (
     connection_guard,
     decoded,
+    peer_host,
     pump,
     refuse,
     refused_before_upgrade,
@@ -61,7 +62,7 @@ async def conversation(ws: WebSocket) -> None:
     if await refused_before_upgrade(ws, state, lambda: credential(ws.query_params, ws.headers)):
         return
     await ws.accept()
-    peer = ws.client.host if ws.client else None
+    peer = peer_host(ws)
     conn = text_transport(ws, lambda event: [codec.encode(event)])
     try:
         overrides = turn_overrides(ws)  # before a single-use token is spent
