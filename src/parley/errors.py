@@ -68,6 +68,14 @@ class SessionError(ParleyError):
     ws_close_code = 4009
 
 
+class ConflictError(ParleyError):
+    """The resource is in use (e.g. a content policy that agents use cannot be deleted)."""
+
+    code = "conflict_error"
+    http_status = 409
+    ws_close_code = 4009
+
+
 class AudioError(ParleyError):
     """Audio that cannot be decoded or is in the wrong format."""
 

@@ -10,6 +10,8 @@ from parley.core.events import (
     AgentTurnEnd,
     AudioOut,
     MetricsOut,
+    SafetyOut,
+    SessionEnded,
     TextIn,
     ToolCallOut,
     TranscriptOut,
@@ -43,7 +45,7 @@ async def _harness(*hooks: ScriptedHook, llm: ScriptedLLM | None = None, **kw: o
     return h
 
 
-async def test_rewritten_user_turn_is_what_the_llm_the_client_and_storage_see() -> None:
+async def test_rewritten_user_turn_is_what_the_llm_and_the_client_see() -> None:
     hook = ScriptedHook("pii", user_turn=lambda t: Rewrite(t.replace("4111", "<CARD>")))
     h = await _harness(hook)
     await h.session.handle(TextIn("my card is 4111"))
@@ -51,8 +53,73 @@ async def test_rewritten_user_turn_is_what_the_llm_the_client_and_storage_see() 
     assert hook.user_turns == ["my card is 4111"]
     assert h.finals("user") == ["my card is <CARD>"]
     assert h.llm.requests[0][-1] == {"role": "user", "content": "my card is <CARD>"}
-    assert [r.text for r in h.recorder.turns if r.role == "user"] == ["my card is <CARD>"]
+    assert [r.text for r in h.recorder.turns if r.role == "user"] == ["my card is 4111"]
     assert h.finals("agent") == ["It is noon. Enjoy lunch."]
+    await h.session.close("client")
+
+
+async def test_client_text_and_stored_text_can_differ_from_what_the_llm_sees() -> None:
+    hook = ScriptedHook(
+        "pii",
+        user_turn=lambda t: Rewrite(t, client=t.replace("4111", "<CARD>")),
+        store=lambda t: t.replace("4111", "<CARD>").replace("noon", "<TIME>"),
+    )
+    h = await _harness(hook)
+    await h.session.handle(TextIn("my card is 4111"))
+    await h.wait(3.0)
+    assert h.llm.requests[0][-1] == {"role": "user", "content": "my card is 4111"}
+    assert h.finals("user") == ["my card is <CARD>"]
+    stored = [(r.role, r.text) for r in h.recorder.turns]
+    assert stored == [("user", "my card is <CARD>"), ("agent", "It is <TIME>. Enjoy lunch.")]
+    await h.session.close("client")
+
+
+async def test_marks_go_to_the_client_and_into_the_stored_turn_of_their_role() -> None:
+    hook = ScriptedHook(
+        "policy",
+        user_turn=lambda t: Rewrite(t.upper()),
+        clauses={"Enjoy lunch.": Replace("Goodbye.", final=True)},
+        mark=("blocked_term", "replaced", "term #1"),
+    )
+    h = await _harness(hook)
+    await h.session.handle(TextIn("what time is it"))
+    await h.wait(3.0)
+    marks = h.of(SafetyOut)
+    assert [(m.role, m.kind, m.action, m.detail) for m in marks] == [
+        ("user", "blocked_term", "replaced", "term #1"),
+        ("agent", "blocked_term", "replaced", "term #1"),
+    ]
+    turn_ids = {m.turn_id for m in marks}
+    assert len(turn_ids) == 1 and all(m.policy_id == "pol_scripted" for m in marks)
+    by_role = {r.role: r.safety for r in h.recorder.turns}
+    assert [m.role for m in by_role["user"]] == ["user"]
+    assert [m.role for m in by_role["agent"]] == ["agent"]
+    assert h.finals("agent") == ["It is noon. Goodbye."]
+    await h.session.close("client")
+
+
+async def test_answer_with_an_end_says_the_line_then_ends_the_session() -> None:
+    hook = ScriptedHook(
+        "loops", user_turn=lambda t: Answer("Let's stop here.", end="loop_detected")
+    )
+    h = await _harness(hook)
+    await h.session.handle(TextIn("again and again"))
+    await h.wait(5.0)
+    assert h.llm.requests == []
+    assert h.finals("agent") == ["Let's stop here."]
+    assert [e.reason for e in h.of(SessionEnded)] == ["loop_detected"]
+
+
+async def test_a_line_asked_for_after_an_agent_turn_is_said_next() -> None:
+    hook = ScriptedHook(
+        "loops", agent_turn=lambda t: Answer("I keep repeating myself.") if "noon" in t else None
+    )
+    h = await _harness(hook)
+    await h.session.handle(TextIn("what time is it"))
+    await h.wait(5.0)
+    assert hook.agent_turns[0] == "It is noon. Enjoy lunch."
+    assert h.finals("agent") == ["It is noon. Enjoy lunch.", "I keep repeating myself."]
+    assert not h.of(SessionEnded)
     await h.session.close("client")
 
 

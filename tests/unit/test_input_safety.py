@@ -11,7 +11,8 @@ from parley.errors import AuthenticationError
 from parley.server.agent_fields import AgentCreate
 from parley.server.auth import credential
 from parley.server.keys import ApiKeyCreate
-from parley.server.validation import SingleLine, check_metadata, line_problem
+from parley.server.validation import check_metadata
+from parley.single_line import SingleLine, line_problem
 
 
 class Named(pydantic.BaseModel):

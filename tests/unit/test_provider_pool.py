@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from parley.config import Settings
-from parley.core.agent import AgentLayer
+from parley.core.agent import AgentLayer, SessionModels
 from parley.core.hooks import Rewrite
 from parley.errors import ValidationError
 from parley.providers.pool import ProviderPool
@@ -78,7 +78,9 @@ def test_an_agent_talks_with_the_models_it_names_and_the_wired_agent_layer(
         pool.get(spec)
     hooks: list[ScriptedHook] = []
 
-    def layer(agent: AgentRecord, session: SessionRecord) -> AgentLayer:
+    async def layer(
+        agent: AgentRecord, session: SessionRecord, models: SessionModels
+    ) -> AgentLayer:
         hook = ScriptedHook("polite", user_turn=lambda text: Rewrite(text + ", please"))
         hooks.append(hook)
         return AgentLayer(hooks=(hook,))

@@ -28,4 +28,5 @@ BENCHMARKS = (
     "llm",
     "soak",
     "flood",
+    "safety_terms",
 )

@@ -91,6 +91,26 @@ def delete_agent(agent_id: str) -> Endpoint[types.AgentDeleted]:
     return Endpoint("DELETE", _path("agents", agent_id))
 
 
+def create_policy(fields: dict[str, Any]) -> Endpoint[types.Policy]:
+    return Endpoint("POST", "/v1/policies", body=fields)
+
+
+def list_policies(limit: int, offset: int) -> Endpoint[types.PolicyPage]:
+    return Endpoint("GET", "/v1/policies", params={"limit": limit, "offset": offset})
+
+
+def get_policy(policy_id: str) -> Endpoint[types.Policy]:
+    return Endpoint("GET", _path("policies", policy_id))
+
+
+def update_policy(policy_id: str, fields: dict[str, Any]) -> Endpoint[types.Policy]:
+    return Endpoint("PATCH", _path("policies", policy_id), body=fields)
+
+
+def delete_policy(policy_id: str) -> Endpoint[types.PolicyDeleted]:
+    return Endpoint("DELETE", _path("policies", policy_id))
+
+
 def create_session(
     agent_id: str,
     *,

@@ -22,6 +22,9 @@ from parley.client.types import (
     ApiKey,
     ApiKeyCreated,
     KeyOptions,
+    Policy,
+    PolicyDeleted,
+    PolicyPage,
     Provider,
     Session,
     SessionDetail,
@@ -104,6 +107,27 @@ class ParleyClient:
     def delete_agent(self, agent_id: str) -> AgentDeleted:
         """``DELETE /v1/agents/{id}``: permanent; ends its live sessions."""
         return self._send(endpoints.delete_agent(agent_id))
+
+    # content policies
+    def create_policy(self, **fields: Any) -> Policy:
+        """``POST /v1/policies``."""
+        return self._send(endpoints.create_policy(fields))
+
+    def list_policies(self, limit: int = 20, offset: int = 0) -> PolicyPage:
+        """``GET /v1/policies``."""
+        return self._send(endpoints.list_policies(limit, offset))
+
+    def get_policy(self, policy_id: str) -> Policy:
+        """``GET /v1/policies/{id}``."""
+        return self._send(endpoints.get_policy(policy_id))
+
+    def update_policy(self, policy_id: str, **fields: Any) -> Policy:
+        """``PATCH /v1/policies/{id}``."""
+        return self._send(endpoints.update_policy(policy_id, fields))
+
+    def delete_policy(self, policy_id: str) -> PolicyDeleted:
+        """``DELETE /v1/policies/{id}`` (409 while an agent uses it)."""
+        return self._send(endpoints.delete_policy(policy_id))
 
     # sessions
     def create_session(self, agent_id: str, **options: Unpack[SessionOptions]) -> Session:
@@ -226,6 +250,27 @@ class AsyncParleyClient:
     async def delete_agent(self, agent_id: str) -> AgentDeleted:
         """``DELETE /v1/agents/{id}``: permanent; ends its live sessions."""
         return await self._send(endpoints.delete_agent(agent_id))
+
+    # content policies
+    async def create_policy(self, **fields: Any) -> Policy:
+        """``POST /v1/policies``."""
+        return await self._send(endpoints.create_policy(fields))
+
+    async def list_policies(self, limit: int = 20, offset: int = 0) -> PolicyPage:
+        """``GET /v1/policies``."""
+        return await self._send(endpoints.list_policies(limit, offset))
+
+    async def get_policy(self, policy_id: str) -> Policy:
+        """``GET /v1/policies/{id}``."""
+        return await self._send(endpoints.get_policy(policy_id))
+
+    async def update_policy(self, policy_id: str, **fields: Any) -> Policy:
+        """``PATCH /v1/policies/{id}``."""
+        return await self._send(endpoints.update_policy(policy_id, fields))
+
+    async def delete_policy(self, policy_id: str) -> PolicyDeleted:
+        """``DELETE /v1/policies/{id}`` (409 while an agent uses it)."""
+        return await self._send(endpoints.delete_policy(policy_id))
 
     # sessions
     async def create_session(self, agent_id: str, **options: Unpack[SessionOptions]) -> Session:

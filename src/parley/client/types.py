@@ -59,6 +59,7 @@ class Agent(TypedDict):
     tools: list[dict[str, Any]]
     max_turns: int
     content_policy_id: str | None
+    loop_detection: dict[str, Any] | None
     knowledge_base_ids: list[str]
     web_search: bool
     vad_threshold: float
@@ -94,6 +95,45 @@ class AgentDeleted(TypedDict):
     sessions_ended: int
 
 
+class Policy(TypedDict):
+    """A content policy (``GET /v1/policies/{id}``); see docs/safety.md."""
+
+    id: str
+    object: Literal["policy"]
+    name: str
+    description: str
+    blocked_terms: list[str]
+    user_blocked_terms: list[str]
+    blocked_fallback: str | None
+    pii: dict[str, Any]
+    criteria: list[dict[str, Any]]
+    filler_phrases: list[str]
+    filler_after_ms: int
+    judge_provider: str | None
+    judge_timeout_ms: int
+    on_judge_error: Literal["allow", "block"]
+    created_at: str
+    updated_at: str
+
+
+class PolicyPage(TypedDict):
+    """A page of content policies."""
+
+    data: list[Policy]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class PolicyDeleted(TypedDict):
+    """The answer to ``DELETE /v1/policies/{id}``."""
+
+    id: str
+    object: Literal["policy"]
+    deleted: bool
+
+
 class Session(TypedDict):
     """A session; ``websocket_url`` only in the answer that created it."""
 
@@ -119,6 +159,17 @@ class ToolCallMade(TypedDict):
     output: Any
 
 
+class SafetyMark(TypedDict):
+    """What content safety did about a turn's words (``kind``: blocked_term, pii,
+    criterion, loop; ``action``: replaced, redacted, blocked, flagged, steered, said, ended)."""
+
+    kind: str
+    action: str
+    detail: str
+    policy_id: str | None
+    role: Literal["user", "agent"]
+
+
 class Turn(TypedDict):
     """A finished turn and its latency metrics (ms)."""
 
@@ -130,6 +181,7 @@ class Turn(TypedDict):
     ended_at: str
     latency_ms: dict[str, float | None]
     tool_calls: list[ToolCallMade]
+    safety: list[SafetyMark]
 
 
 class SessionOptions(TypedDict, total=False):

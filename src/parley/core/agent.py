@@ -92,3 +92,6 @@ class AgentLayer:
 
     hooks: tuple[TurnHook, ...] = ()
     tools: ToolRunner = CLIENT_TOOLS
+    fixed_lines: frozenset[str] = frozenset()
+    """Lines the hooks may make the agent say (fillers, fallbacks): worth synthesizing
+    once and keeping."""

@@ -24,8 +24,17 @@ CONTROL_ACTIONS: tuple[ControlAction, ...] = (
 Role = Literal["user", "agent"]
 AgentTurnStatus = Literal["completed", "interrupted", "cancelled", "tool_call", "failed"]
 EndReason = Literal[
-    "client", "max_turns", "expired", "agent_deleted", "idle", "error", "policy_violation"
+    "client",
+    "max_turns",
+    "expired",
+    "agent_deleted",
+    "idle",
+    "error",
+    "policy_violation",
+    "loop_detected",
 ]
+SafetyKind = Literal["blocked_term", "pii", "criterion", "loop"]
+SafetyAction = Literal["replaced", "redacted", "blocked", "flagged", "steered", "said", "ended"]
 
 
 # ---------------------------------------------------------------- client → session
@@ -251,6 +260,30 @@ class MetricsOut:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetyOut:
+    """Content safety changed or flagged what was said in turn ``turn_id``: ``kind`` of
+    check, ``action`` taken, on whose words (``role``). ``detail`` names the rule (a
+    criterion, an entity type, a term's position), never the words themselves."""
+
+    turn_id: str
+    kind: SafetyKind
+    action: SafetyAction
+    detail: str
+    policy_id: str | None = None
+    role: Role = "agent"
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored form (on the turn, so without ``turn_id``)."""
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "detail": self.detail,
+            "policy_id": self.policy_id,
+            "role": self.role,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ControlAck:
     """A control command was carried out."""
 
@@ -292,6 +325,7 @@ ServerEvent = (
     | AgentTurnEnd
     | ToolCallOut
     | MetricsOut
+    | SafetyOut
     | ControlAck
     | Pong
     | ErrorOut

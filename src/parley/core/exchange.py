@@ -23,6 +23,7 @@ from parley.core.events import (
     AgentTurnStatus,
     ErrorOut,
     Interruption,
+    SafetyOut,
     ServerEvent,
 )
 from parley.core.metrics import TurnTimeline
@@ -69,6 +70,10 @@ class Exchange:
     started_at: datetime | None = None
     """Wall-clock time the agent turn began speaking."""
     finished: bool = False
+    safety: list[SafetyOut] = field(default_factory=list)
+    """What content safety did in this exchange (both roles), in order."""
+    safety_sent: int = 0
+    """How many of :attr:`safety` the client has been told about."""
 
     @property
     def pending_user_turn(self) -> bool:

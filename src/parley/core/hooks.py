@@ -14,7 +14,13 @@ plain voice pipeline.
   - :meth:`TurnHook.on_context` before each LLM call, to change the messages (e.g. add
     retrieved passages);
   - :meth:`TurnHook.on_clause` before each agent clause goes to TTS: allow, replace or
-    drop it; nothing reaches the speaker that a hook would block.
+    drop it; nothing reaches the speaker that a hook would block;
+  - :meth:`TurnHook.on_agent_turn` when an agent turn is over: nothing, or a line to say
+    next (and maybe end the session), e.g. when the agent is going in circles;
+  - :meth:`TurnHook.on_store` before a turn's text is stored (e.g. redacted).
+
+A hook that changes or flags what is said records it with :meth:`TurnInfo.mark`; the
+engine sends each mark to the client (``SafetyOut``) and stores it with the turn.
 - :class:`ToolRunner`: which tool calls the server runs itself, and how.
 
 Every hook's time goes into the turn's metrics (``hook:<name>`` in ``latency_ms``).
@@ -23,11 +29,12 @@ Every hook's time goes into the turn's metrics (``hook:<name>`` in ``latency_ms`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from parley.core.clock import Clock
+from parley.core.events import EndReason, Role, SafetyAction, SafetyKind, SafetyOut
 from parley.providers.llm.base import ChatMessage, ToolCall
 
 
@@ -39,6 +46,20 @@ class TurnInfo:
     agent_id: str
     turn_id: str
     language: str = "en"
+    marks: list[SafetyOut] = field(default_factory=list)
+    """What the hooks did about this turn so far (see :meth:`mark`)."""
+
+    def mark(
+        self,
+        kind: SafetyKind,
+        action: SafetyAction,
+        detail: str,
+        *,
+        policy_id: str | None = None,
+        role: Role = "agent",
+    ) -> None:
+        """Record that a hook changed or flagged ``role``'s words in this turn."""
+        self.marks.append(SafetyOut(self.turn_id, kind, action, detail, policy_id, role))
 
 
 # ---------------------------------------------------------------- decisions
@@ -54,17 +75,21 @@ ALLOW = Allow()
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
-    """Use ``text`` as the user's words from here on (what the LLM, the client and
-    storage see), e.g. with personal data redacted."""
+    """Use ``text`` as the user's words from here on (what the LLM sees), and ``client``
+    (default: ``text``) in the transcript sent to the client, e.g. with personal data
+    redacted. Storage gets the original words through :meth:`TurnHook.on_store`."""
 
     text: str
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """Reply with ``text`` instead of asking the LLM."""
+    """Reply with ``text`` instead of asking the LLM; then end the session with ``end``
+    if set."""
 
     text: str
+    end: EndReason | None = None
 
 
 UserTurnVerdict = Allow | Rewrite | Answer
@@ -97,7 +122,23 @@ class Drop:
     """Do not speak the clause."""
 
 
-ClauseDecision = Allow | Replace | Drop
+ClauseVerdict = Allow | Replace | Drop
+
+
+@dataclass(frozen=True, slots=True)
+class HoldClause:
+    """Wait for ``verdict`` before the clause is spoken; if it takes longer than
+    ``filler_after_ms`` and nothing of the reply has been said yet, the agent says
+    ``filler`` meanwhile (once per turn)."""
+
+    verdict: Awaitable[ClauseVerdict]
+    filler: str | None = None
+    filler_after_ms: float = 300.0
+
+
+ClauseDecision = ClauseVerdict | HoldClause
+Interim = Callable[[str], Awaitable[None]]
+"""Speaks a filler line at once, ahead of the clause being reviewed."""
 
 
 class TurnHook:
@@ -122,6 +163,18 @@ class TurnHook:
         """An agent clause is about to be synthesized."""
         return ALLOW
 
+    def on_agent_turn(
+        self, turn: TurnInfo, text: str, tool_calls: Sequence[ToolCall]
+    ) -> Answer | None:
+        """The agent said ``text`` (and called ``tool_calls``); return a line to say
+        next, or None. Must be cheap: it runs between turns."""
+        return None
+
+    async def on_store(self, turn: TurnInfo, role: Role, text: str) -> str:
+        """``role``'s words of a finished turn are about to be stored; return what to
+        store."""
+        return text
+
 
 # ---------------------------------------------------------------- running them
 
@@ -135,11 +188,19 @@ class Filler:
 
 @dataclass(frozen=True, slots=True)
 class UserTurnOutcome:
-    """What the hooks decided about a user turn: its (maybe rewritten) text, and the
-    fixed reply if one replaces the LLM."""
+    """What the hooks decided about a user turn: its (maybe rewritten) text for the LLM
+    and for the client, the fixed reply if one replaces the LLM, and the end reason if
+    the session ends after that reply."""
 
     text: str
     answer: str | None = None
+    client: str | None = None
+    end: EndReason | None = None
+
+    @property
+    def shown(self) -> str:
+        """The user's words as the client sees them."""
+        return self.text if self.client is None else self.client
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,31 +232,29 @@ class HookChain:
         self, turn: TurnInfo, text: str, timings: Timings
     ) -> AsyncIterator[Filler | UserTurnOutcome]:
         """Yield a :class:`Filler` if a held hook takes long, then the outcome."""
-        filler_said = False
+        filler_said, client = False, None
         for hook in self.hooks:
             started = self.clock.now()
             decision = await hook.on_user_turn(turn, text)
             if isinstance(decision, Hold):
                 pending = asyncio.ensure_future(decision.verdict)
-                timer = asyncio.ensure_future(self.clock.sleep(decision.filler_after_ms / 1e3))
                 try:
-                    await asyncio.wait({pending, timer}, return_when=asyncio.FIRST_COMPLETED)
-                    if not pending.done() and decision.filler and not filler_said:
+                    slow = await self._slow(pending, decision.filler_after_ms)
+                    if slow and decision.filler and not filler_said:
                         filler_said = True
                         yield Filler(decision.filler)
                     verdict = await pending
                 finally:
                     pending.cancel()
-                    timer.cancel()
             else:
                 verdict = decision
             self._took(timings, hook, started)
             if isinstance(verdict, Answer):
-                yield UserTurnOutcome(text, verdict.text)
+                yield UserTurnOutcome(text, verdict.text, client, verdict.end)
                 return
             if isinstance(verdict, Rewrite):
-                text = verdict.text
-        yield UserTurnOutcome(text)
+                text, client = verdict.text, verdict.client
+        yield UserTurnOutcome(text, client=client)
 
     def speculative_transcript(self, turn: TurnInfo, text: str, timings: Timings) -> None:
         """Tell every hook the user paused after ``text``."""
@@ -214,17 +273,54 @@ class HookChain:
             self._took(timings, hook, started)
         return messages
 
-    async def clause(self, turn: TurnInfo, clause: str, timings: Timings) -> ClauseOutcome:
-        """What to speak of ``clause``: the first hook that replaces or drops it wins."""
+    async def _slow(self, pending: asyncio.Future[Any], after_ms: float) -> bool:
+        """Wait until ``pending`` is done or ``after_ms`` passed; True if it is not done."""
+        timer = asyncio.ensure_future(self.clock.sleep(after_ms / 1e3))
+        try:
+            await asyncio.wait({pending, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        return not pending.done()
+
+    async def clause(
+        self, turn: TurnInfo, clause: str, timings: Timings, interim: Interim | None = None
+    ) -> ClauseOutcome:
+        """What to speak of ``clause``: the first hook that replaces or drops it wins. A
+        held clause has ``interim`` say a filler if the hook is slow (None: no filler)."""
         for hook in self.hooks:
             started = self.clock.now()
-            decision = await hook.on_clause(turn, clause)
+            decision: ClauseDecision = await hook.on_clause(turn, clause)
+            if isinstance(decision, HoldClause):
+                pending = asyncio.ensure_future(decision.verdict)
+                try:
+                    slow = await self._slow(pending, decision.filler_after_ms)
+                    if slow and decision.filler and interim is not None:
+                        await interim(decision.filler)
+                        interim = None
+                    decision = await pending
+                finally:
+                    pending.cancel()
             self._took(timings, hook, started)
             if isinstance(decision, Drop):
                 return ClauseOutcome(None)
             if isinstance(decision, Replace):
                 return ClauseOutcome(decision.text, decision.final)
         return ClauseOutcome(clause)
+
+    def agent_turn(
+        self, turn: TurnInfo, text: str, tool_calls: Sequence[ToolCall]
+    ) -> Answer | None:
+        """The first line a hook wants said after an agent turn (None: nothing)."""
+        for hook in self.hooks:
+            if (line := hook.on_agent_turn(turn, text, tool_calls)) is not None:
+                return line
+        return None
+
+    async def store(self, turn: TurnInfo, role: Role, text: str) -> str:
+        """What to store of ``role``'s words, after every hook had its say."""
+        for hook in self.hooks:
+            text = await hook.on_store(turn, role, text)
+        return text
 
 
 # ---------------------------------------------------------------- tools

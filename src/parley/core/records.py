@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from parley.core.events import Role
+from parley.core.events import Role, SafetyOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +41,5 @@ class TurnRecord:
     latency_ms: dict[str, float | None] = field(default_factory=dict)
     tool_calls: tuple[ToolCallRecord, ...] = ()
     """Agent turns: the functions called at the end of the turn."""
+    safety: tuple[SafetyOut, ...] = ()
+    """What content safety did about this turn's words."""

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,13 +23,21 @@ from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
 from parley.core.events import (
     EndReason,
     MetricsOut,
+    Role,
     ServerEvent,
     ToolCallOut,
     TranscriptOut,
     UserTurnDropped,
 )
 from parley.core.exchange import Exchange, ExchangeLifecycle, Stage, Suspended
-from parley.core.hooks import ClauseOutcome, Filler, HookChain, TurnInfo, UserTurnOutcome
+from parley.core.hooks import (
+    ClauseOutcome,
+    Filler,
+    HookChain,
+    Interim,
+    TurnInfo,
+    UserTurnOutcome,
+)
 from parley.core.metrics import TurnTimeline
 from parley.core.records import TurnRecord
 from parley.core.speaker import AgentSpeaker, ClauseReview, TokenFeed
@@ -108,6 +116,8 @@ class Responder:
         self._extra = host.log_extra
         self.paused = False
         """Output is frozen (control ``pause``): a new speaker starts paused."""
+        self._next_line: Say | None = None
+        """What a hook asked to say once the current reply is over."""
 
     async def truncate(self, turn_id: str, audio_end_ms: int) -> bool:
         """The client played only ``audio_end_ms`` of agent turn ``turn_id``: keep only
@@ -146,9 +156,28 @@ class Responder:
         """The user paused after ``text``: the hooks may start early work."""
         self._hooks.speculative_transcript(self.info(""), text, timeline.hooks)
 
-    def info(self, turn_id: str) -> TurnInfo:
-        """Which turn the hooks are asked about."""
-        return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language)
+    def info(self, turn_id: str, exchange: Exchange | None = None) -> TurnInfo:
+        """Which turn the hooks are asked about (their marks go to ``exchange``)."""
+        marks = exchange.safety if exchange is not None else []
+        return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language, marks)
+
+    async def _flush_marks(self, exchange: Exchange) -> None:
+        """Tell the client what the hooks did in ``exchange`` since the last time."""
+        while exchange.safety_sent < len(exchange.safety):
+            mark = exchange.safety[exchange.safety_sent]
+            exchange.safety_sent += 1
+            await self._emit(mark)
+
+    async def _record(self, exchange: Exchange, role: Role, text: str, **fields: Any) -> TurnRecord:
+        """``role``'s turn of ``exchange`` as storage gets it: its words after the store
+        hooks, with what content safety did about them."""
+        if self._hooks.hooks:
+            text = await self._hooks.store(self.info(exchange.turn_id), role, text)
+        marks = tuple(m for m in exchange.safety if m.role == role)
+        started = fields.pop("started", None) or self._wallclock()
+        return TurnRecord(
+            exchange.turn_id, role, text, started, self._wallclock(), safety=marks, **fields
+        )
 
     def say(self, say: Say) -> None:
         """Speak a fixed line (greeting, idle check-in, goodbye) as an agent turn."""
@@ -168,7 +197,8 @@ class Responder:
         timeline.stt_done = self._clock.now()
         suspended = self._exchanges.suspended
         if not has_words(text) or (suspended is not None and is_backchannel(text)):
-            log.info("no new turn: %r", text[:40], extra=self._extra(exchange.turn_id))
+            words = len(text.split())  # never the words themselves: they may be personal
+            log.info("no new turn (%d words)", words, extra=self._extra(exchange.turn_id))
             await self._emit(UserTurnDropped(exchange.turn_id))
             if suspended is not None:
                 await self._resume(exchange)
@@ -217,7 +247,8 @@ class Responder:
             if exchange.commit is not None:
                 await exchange.commit.wait()
                 exchange.stage = Stage.ANSWERING
-            await self._user_turn(exchange, outcome.text)
+            await self._flush_marks(exchange)
+            await self._user_turn(exchange, outcome.text, outcome.shown, text)
             if speaking is None:
                 return
             await self._exchanges.open_turn(exchange)
@@ -225,13 +256,17 @@ class Responder:
             await speaking
         finally:
             await _cancelled(speaking)
+        if outcome.end is not None:
+            self._exchanges.release(exchange)
+            await self._host.close(outcome.end)
+            return
         await self._after_reply()
 
     async def _decide(
         self, exchange: Exchange, text: str, filler: FillerSay | None
     ) -> UserTurnOutcome:
         """Run the user-turn hooks on ``text``."""
-        info, timings = self.info(exchange.turn_id), exchange.timeline.hooks
+        info, timings = self.info(exchange.turn_id, exchange), exchange.timeline.hooks
         async for step in self._hooks.user_turn(info, text, timings):
             if isinstance(step, Filler):
                 if filler is not None:
@@ -244,15 +279,21 @@ class Responder:
         await self._speak(exchange, self._llm_tokens(exchange), measured=True)
         await self._after_reply()
 
-    async def _user_turn(self, exchange: Exchange, text: str) -> None:
+    async def _user_turn(self, exchange: Exchange, text: str, shown: str, said: str) -> None:
+        """The user turn joins the conversation: ``text`` for the LLM, ``shown`` to the
+        client, ``said`` (the words as heard) to storage through the store hooks."""
         started = self._wallclock()
         self._upkeep.user_turn()
-        await self._emit(TranscriptOut("user", text, True, exchange.turn_id))
+        await self._emit(TranscriptOut("user", shown, True, exchange.turn_id))
         self._context.add_user(text, turn_id=exchange.turn_id)
-        await self._turn_log.turn(TurnRecord(exchange.turn_id, "user", text, started, started))
+        record = await self._record(exchange, "user", said, started=started)
+        await self._turn_log.turn(replace(record, ended_at=started))
 
     async def _after_reply(self) -> None:
-        if (say := self._upkeep.after_reply()) is not None:
+        say, self._next_line = self._next_line, None
+        if say is None:
+            say = self._upkeep.after_reply()
+        if say is not None:
             self.say(say)
 
     async def _resume(self, exchange: Exchange) -> None:
@@ -273,8 +314,11 @@ class Responder:
         if heard:
             self._context.add_agent(heard, interrupted=interrupted, turn_id=suspended.turn_id)
         latency = suspended.timeline.latency_ms()
+        stored = heard
+        if self._hooks.hooks:
+            stored = await self._hooks.store(self.info(suspended.turn_id), "agent", heard)
         record = TurnRecord(
-            suspended.turn_id, "agent", heard, suspended.started, self._wallclock(),
+            suspended.turn_id, "agent", stored, suspended.started, self._wallclock(),
             interrupted, latency,
         )  # fmt: skip
         await self._turn_log.agent_turn(record, suspended.tool_calls)
@@ -296,8 +340,9 @@ class Responder:
         """The reply's text; the tool calls the model makes are kept in ``exchange``."""
         messages = messages or self._context.messages(exchange.instructions)
         if self._hooks.hooks:
-            info = self.info(exchange.turn_id)
+            info = self.info(exchange.turn_id, exchange)
             messages = await self._hooks.context(info, messages, exchange.timeline.hooks)
+            await self._flush_marks(exchange)
         exchange.timeline.llm_start = self._clock.now()
         async for item in self.models.llm.stream(
             messages,
@@ -315,10 +360,12 @@ class Responder:
         """The clause hooks for this exchange's speaker (None without hooks)."""
         if not self._hooks.hooks:
             return None
-        info, timings = self.info(exchange.turn_id), exchange.timeline.hooks
+        info, timings = self.info(exchange.turn_id, exchange), exchange.timeline.hooks
 
-        async def review(clause: str) -> ClauseOutcome:
-            return await self._hooks.clause(info, clause, timings)
+        async def review(clause: str, interim: Interim | None) -> ClauseOutcome:
+            outcome = await self._hooks.clause(info, clause, timings, interim)
+            await self._flush_marks(exchange)
+            return outcome
 
         return review
 
@@ -369,11 +416,17 @@ class Responder:
         if not calls:
             self._context.add_agent(full, turn_id=turn_id)
         record_text = f"{heard_before} {text}".strip()
-        record = TurnRecord(
-            turn_id, "agent", record_text, started, self._wallclock(), False, latency
+        record = await self._record(
+            exchange, "agent", record_text, started=started, latency_ms=latency
         )
         await self._turn_log.agent_turn(record, calls)
         self._upkeep.agent_done()
+        if measured and self._hooks.hooks:
+            info = self.info(turn_id, exchange)
+            line = self._hooks.agent_turn(info, full, calls)
+            await self._flush_marks(exchange)
+            if line is not None:
+                self._next_line = Say(line.text, then_end=line.end)
 
     async def _call_tool(self, exchange: Exchange, call: ToolCall) -> None:
         """Record the call; the client runs it, or the server's tool runner does (its

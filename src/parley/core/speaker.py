@@ -18,14 +18,14 @@ from parley.audio.resample import StreamResampler
 from parley.core.clauses import ClauseAggregator, speakable
 from parley.core.clock import Clock
 from parley.core.events import AudioOut, ServerEvent, TranscriptOut
-from parley.core.hooks import ClauseOutcome
+from parley.core.hooks import ClauseOutcome, Interim
 from parley.core.metrics import TurnTimeline
 from parley.providers.tts.base import TextToSpeech, Voice
 
 OUT_CHUNK_BYTES = 8000
 """Agent audio goes out in pieces of at most 250 ms."""
 
-ClauseReview = Callable[[str], Awaitable[ClauseOutcome]]
+ClauseReview = Callable[[str, Interim | None], Awaitable[ClauseOutcome]]
 """Decides what is spoken of each clause before it goes to TTS (the clause hooks)."""
 
 
@@ -223,7 +223,8 @@ class AgentSpeaker:
             return
         text: str | None = clause
         if self._review is not None:
-            outcome = await self._review(clause)
+            interim = None if self.planned else self._interim(out)
+            outcome = await self._review(clause, interim)
             self.altered = self.altered or outcome.text != clause
             self.cut_short = outcome.final
             text = outcome.text and speakable(outcome.text)
@@ -233,6 +234,18 @@ class AgentSpeaker:
             self.timeline.first_clause = self._clock.now()
         self.planned.append(text)
         await out.put(text)
+
+    def _interim(self, out: asyncio.Queue[str | None]) -> Interim:
+        """Says a filler line before the first clause, while that is still reviewed."""
+
+        async def say(line: str) -> None:
+            if self.timeline.first_clause is None:
+                self.timeline.first_clause = self._clock.now()
+            self.altered = True
+            self.planned.append(line)
+            await out.put(line)
+
+        return say
 
     async def _synthesize(
         self,

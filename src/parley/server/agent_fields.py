@@ -17,18 +17,18 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
 from pydantic_core import PydanticUndefined
 
+from parley.safety.loops import LoopSettings
 from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.state import ServerState
 from parley.server.validation import (
     MAX_METADATA_BYTES,
     METADATA_SCHEMA,
-    ONE_LINE,
     NoBool,
     NoNull,
-    SingleLine,
     check_json_schema,
     check_metadata,
 )
+from parley.single_line import ONE_LINE, SingleLine
 from parley.storage import AgentRecord, AgentStatus
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -153,7 +153,20 @@ AGENT_FIELDS: dict[str, AgentField] = {
     "max_turns": AgentField(
         int, MaxTurns, 50, description="user turns; after the reply to the last, a goodbye"
     ),
-    "content_policy_id": AgentField(str | None, Id, None, nullable=True),
+    "content_policy_id": AgentField(
+        str | None,
+        Id,
+        None,
+        nullable=True,
+        description="a content policy (GET /v1/policies); null: none",
+    ),
+    "loop_detection": AgentField(
+        dict[str, Any] | None,
+        LoopSettings,
+        None,
+        nullable=True,
+        description="repetition checks after each turn; null: the defaults (on, steer)",
+    ),
     "knowledge_base_ids": AgentField(
         list[str], Annotated[list[Id], Field(max_length=20)], factory=list
     ),

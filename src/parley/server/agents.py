@@ -20,8 +20,9 @@ from parley.server.agent_fields import (
 )
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
+from parley.server.policies import check_policy_id
 from parley.server.state import ServerState
-from parley.server.validation import SingleLine
+from parley.single_line import SingleLine
 from parley.storage import AgentRecord
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -107,6 +108,7 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 async def _create(body: AgentCreate, state: ServerState) -> Agent:
     values = body.model_dump()
     check_providers(state, values["provider_overrides"])
+    await check_policy_id(state, values["content_policy_id"])
     await check_voice(state, values["voice_id"], values["provider_overrides"])
     turn = {name: values.pop(name) for name in TURN_SETTINGS}
     settings = {name: value for name, value in turn.items() if value is not None}
@@ -162,6 +164,8 @@ async def update_agent(
             raise ValidationError(f"{name}: may not be null", param=name)
     if "provider_overrides" in changes:
         check_providers(state, changes["provider_overrides"])
+    if "content_policy_id" in changes:
+        await check_policy_id(state, changes["content_policy_id"])
     if "voice_id" in changes or (changes.get("provider_overrides") or {}).get("tts"):
         overrides = changes.get("provider_overrides", current.provider_overrides)
         await check_voice(state, changes.get("voice_id", current.voice_id), overrides)

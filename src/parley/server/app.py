@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -21,6 +22,7 @@ from parley.providers.remote import CALL_OBSERVERS
 from parley.server import (
     agents,
     keys,
+    policies,
     providers_api,
     realtime,
     sessions,
@@ -31,6 +33,7 @@ from parley.server import (
     web,
     ws_native,
 )
+from parley.server.agent_layer import agent_layer as default_agent_layer
 from parley.server.auth import require_admin
 from parley.server.body_limit import BodyLimitMiddleware
 from parley.server.errors import install_error_handlers
@@ -67,8 +70,7 @@ def create_app(
     if providers is not None:
         state.providers = providers
         state.models_ready.set()
-    if agent_layer is not None:
-        state.agent_layer = agent_layer
+    state.agent_layer = agent_layer or partial(default_agent_layer, state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +130,7 @@ def create_app(
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(agents.router)
+    app.include_router(policies.router)
     app.include_router(sessions.router)
     app.include_router(voices.router)
     app.include_router(keys.router)

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from parley.core.agent import AgentConfig, EngineConfig, SessionModels
+from parley.core.agent import AgentConfig, AgentLayer, EngineConfig, SessionModels
 from parley.core.clock import SystemClock
 from parley.core.events import (
     AudioIn,
@@ -29,9 +30,10 @@ from parley.core.records import TurnRecord
 from parley.core.session import VoiceSession
 from parley.observability.memory import release_after_session
 from parley.observability.recording import SessionRecorder
+from parley.providers.tts.cached_phrases import CachedPhrasesTTS
 from parley.server.inbound_limits import POLICY_VIOLATION, AudioPacer, Refusal
 from parley.server.session_config import agent_config, engine_config
-from parley.server.state import LiveSession, ServerState, Transport
+from parley.server.state import NO_AGENT_LAYER, LiveSession, ServerState, Transport
 from parley.server.validation import value_problem
 from parley.storage import AgentRecord, SessionRecord
 
@@ -72,6 +74,7 @@ class LiveConversation:
         config: AgentConfig | None = None,
         engine: EngineConfig | None = None,
         peer: str | None = None,
+        layer: AgentLayer = NO_AGENT_LAYER,
     ) -> None:
         """``config`` replaces the stored agent's engine settings (ad-hoc sessions,
         per-connection overrides); by default they come from ``agent``. ``peer`` is the
@@ -93,7 +96,7 @@ class LiveConversation:
             clock=self.clock,
             engine=engine or engine_config(agent, state),
             observer=_StoreTurns(state, record.id),
-            layer=state.agent_layer(agent, record),
+            layer=layer,
         )
         self.live = LiveSession(record.id, agent.id, self.session, transport)
         self._finished = False
@@ -114,7 +117,12 @@ class LiveConversation:
         try:
             chosen = await state.providers.for_session(agent.provider_overrides)
             models = SessionModels(chosen.stt, chosen.llm, chosen.tts, chosen.vad_factory())
-            return cls(state, agent, record, transport, models, config=config, peer=peer)
+            layer = await state.agent_layer(agent, record, models)
+            if layer.fixed_lines:  # fillers and fallbacks start at once, not after synthesis
+                models = replace(models, tts=CachedPhrasesTTS(models.tts, layer.fixed_lines))
+            return cls(
+                state, agent, record, transport, models, config=config, peer=peer, layer=layer
+            )
         except Exception:
             await state.sessions.end(record.id, "error")  # it never ran
             raise

@@ -39,7 +39,7 @@ _DESCRIPTIONS = {
     401: "missing, unknown or revoked API key: authentication_error",
     403: "the key may not do this: authorization_error",
     404: "no such resource: not_found_error",
-    409: "conflicts with the resource's state: session_error",
+    409: "conflicts with the resource's state: session_error, or conflict_error (in use)",
     413: "the body (or the audio in it) is larger than the endpoint's limit: validation_error",
     422: "invalid values; `param` names the field: validation_error",
     429: "rate limit exceeded; see Retry-After: rate_limit_error",

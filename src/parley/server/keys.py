@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from parley.errors import NotFoundError, ValidationError
 from parley.server.auth import AdminKey, State
 from parley.server.errors import error_responses
-from parley.server.validation import ONE_LINE, NoBool, SingleLine
+from parley.server.validation import NoBool
+from parley.single_line import ONE_LINE, SingleLine
 from parley.storage import ApiKeyRecord
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])

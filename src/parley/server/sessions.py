@@ -13,12 +13,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.core.events import SafetyAction, SafetyKind
 from parley.errors import AuthorizationError, NotFoundError, SessionError
 from parley.server.agents import live_agent
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
-from parley.server.validation import METADATA_SCHEMA, NoBool, SingleLine, check_metadata
+from parley.server.validation import METADATA_SCHEMA, NoBool, check_metadata
+from parley.single_line import SingleLine
 from parley.storage import ApiKeyRecord, SessionRecord, StoredTurn
 from parley.storage.models import utcnow
 
@@ -93,6 +95,16 @@ class ToolCallMade(BaseModel):
     output: Any = None
 
 
+class SafetyMark(BaseModel):
+    """Something content safety did about a turn's words (never the words themselves)."""
+
+    kind: SafetyKind
+    action: SafetyAction
+    detail: str
+    policy_id: str | None = None
+    role: Literal["user", "agent"] = "agent"
+
+
 class Turn(BaseModel):
     """One finished turn, with its latency metrics in milliseconds."""
 
@@ -104,6 +116,7 @@ class Turn(BaseModel):
     ended_at: datetime
     latency_ms: dict[str, float | None]
     tool_calls: list[ToolCallMade] = []
+    safety: list[SafetyMark] = []
 
     @classmethod
     def of(cls, turn: StoredTurn) -> Turn:
@@ -117,6 +130,7 @@ class Turn(BaseModel):
             ended_at=turn.ended_at,
             latency_ms=turn.latency_ms,
             tool_calls=[ToolCallMade.model_validate(c) for c in turn.tool_calls],
+            safety=[SafetyMark.model_validate(m) for m in turn.safety],
         )
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from parley.config import Settings
-from parley.core.agent import AgentLayer
+from parley.core.agent import AgentLayer, SessionModels
 from parley.core.events import EndReason, ServerEvent
 from parley.core.session import VoiceSession
 from parley.errors import ModelsNotReadyError
 from parley.observability.metrics import ServerMetrics
 from parley.providers.pool import ProviderPool
+from parley.safety.pii import PiiDetector
 from parley.server.inbound_limits import PenaltyBox
 from parley.server.ratelimit import RateLimiter
 from parley.storage import (
@@ -24,6 +25,7 @@ from parley.storage import (
     AgentRepository,
     ApiKeyRepository,
     Database,
+    PolicyRepository,
     SessionRecord,
     SessionRepository,
 )
@@ -31,9 +33,17 @@ from parley.storage import (
 log = logging.getLogger(__name__)
 
 
-AgentLayerFactory = Callable[[AgentRecord, SessionRecord], AgentLayer]
-"""Makes the agent layer (hooks, tool runner) of one session of an agent."""
+AgentLayerFactory = Callable[[AgentRecord, SessionRecord, SessionModels], Awaitable[AgentLayer]]
+"""Makes the agent layer (hooks, tool runner) of one session of an agent, which talks
+with ``models``."""
 NO_AGENT_LAYER = AgentLayer()
+
+
+async def no_agent_layer(
+    agent: AgentRecord, session: SessionRecord, models: SessionModels
+) -> AgentLayer:
+    """A plain voice pipeline."""
+    return NO_AGENT_LAYER
 
 
 class Transport(Protocol):
@@ -123,16 +133,20 @@ class ServerState:
     providers: ProviderPool
     models_ready: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the default providers are loaded."""
-    agent_layer: AgentLayerFactory = field(default=lambda agent, session: NO_AGENT_LAYER)
+    agent_layer: AgentLayerFactory = no_agent_layer
     """The agent-layer hooks and tool runner of a new session (wired by the app factory)."""
+    pii: PiiDetector = field(default_factory=PiiDetector)
+    """Finds personal data for content policies (loaded when a policy first needs it)."""
     live: LiveSessions = field(default_factory=LiveSessions)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: ServerMetrics = field(init=False)
 
     penalties: PenaltyBox = field(init=False)
     """Clients refused for a while after breaking the limits."""
+    policies: PolicyRepository = field(init=False)
 
     def __post_init__(self) -> None:
+        self.policies = PolicyRepository(self.db)
         self.metrics = ServerMetrics(lambda: len(self.live))
         self.penalties = PenaltyBox(self.settings.limits.violation_cooldown_s)
 

@@ -42,7 +42,7 @@ from parley.server.socket_pump import (
     text_transport,
 )
 from parley.server.state import ServerState
-from parley.server.validation import line_problem
+from parley.single_line import line_problem
 from parley.storage import ApiKeyRecord
 
 log = logging.getLogger(__name__)

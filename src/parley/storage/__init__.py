@@ -8,6 +8,7 @@ from parley.storage.agents import AgentRecord, AgentRepository, AgentStatus
 from parley.storage.db import Database, run_migrations, sync_url
 from parley.storage.ids import new_id
 from parley.storage.keys import ApiKeyRecord, ApiKeyRepository, KeyKind, hash_api_key
+from parley.storage.policies import PolicyRecord, PolicyRepository
 from parley.storage.sessions import (
     SessionRecord,
     SessionRepository,
@@ -24,6 +25,8 @@ __all__ = [
     "ApiKeyRepository",
     "Database",
     "KeyKind",
+    "PolicyRecord",
+    "PolicyRepository",
     "SessionRecord",
     "SessionRepository",
     "SessionStatus",

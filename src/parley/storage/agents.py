@@ -35,6 +35,7 @@ class AgentRecord:
     updated_at: datetime
     tools: list[dict[str, Any]] = field(default_factory=list)
     content_policy_id: str | None = None
+    loop_detection: dict[str, Any] | None = None
     knowledge_base_ids: list[str] = field(default_factory=list)
     web_search: bool = False
     provider_overrides: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +64,7 @@ class AgentRepository:
         agent_id: str | None = None,
         tools: builtins.list[dict[str, Any]] | None = None,
         content_policy_id: str | None = None,
+        loop_detection: dict[str, Any] | None = None,
         knowledge_base_ids: builtins.list[str] | None = None,
         web_search: bool = False,
         provider_overrides: dict[str, Any] | None = None,
@@ -85,6 +87,7 @@ class AgentRepository:
             settings=dict(settings or {}),
             tools=list(tools or []),
             content_policy_id=content_policy_id,
+            loop_detection=loop_detection,
             knowledge_base_ids=list(knowledge_base_ids or []),
             web_search=web_search,
             provider_overrides=dict(provider_overrides or {}),

@@ -105,6 +105,7 @@ class AgentRow(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     content_policy_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    loop_detection: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     knowledge_base_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     web_search: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provider_overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -150,3 +151,17 @@ class TurnRow(Base):
     latency_ms: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
     tool_calls: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     """The functions an agent turn called: ``call_id``, ``name``, ``arguments``, ``output``."""
+    safety: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """What content safety did on the turn: ``kind``, ``action``, ``policy_id``, ``detail``."""
+
+
+class PolicyRow(Base):
+    """A content policy; ``body`` holds its settings (:class:`parley.safety.policy.PolicyBody`)."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -57,6 +57,7 @@ class StoredTurn:
     ended_at: datetime
     latency_ms: dict[str, float | None]
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    safety: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _session_record(row: SessionRow) -> SessionRecord:
@@ -157,6 +158,7 @@ class SessionRepository:
             ended_at=turn.ended_at,
             latency_ms=dict(turn.latency_ms),
             tool_calls=[call.as_json() for call in turn.tool_calls],
+            safety=[mark.as_json() for mark in turn.safety],
         )
         missing = NotFoundError(f"session {session_id!r} not found", param="session_id")
         await insert(self._db, row, missing)

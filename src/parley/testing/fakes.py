@@ -11,8 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from parley.core.events import Role, SafetyAction, SafetyKind
 from parley.core.hooks import (
     ALLOW,
+    Allow,
+    Answer,
     ClauseDecision,
     ToolRunner,
     TurnHook,
@@ -161,7 +164,9 @@ class ScriptedHook(TurnHook):
 
     ``user_turn`` maps the user's text to a decision (default: allow); ``clauses`` maps a
     clause's text to a decision; ``passage``, when set, is added to the LLM's context as
-    a system message before the last user message.
+    a system message before the last user message; ``agent_turn`` maps the agent's words
+    to a line to say next; ``store`` maps words to what is stored. With ``mark`` (kind,
+    action, detail), every decision that is not "allow" is marked on the turn.
     """
 
     def __init__(
@@ -171,19 +176,33 @@ class ScriptedHook(TurnHook):
         user_turn: Callable[[str], UserTurnDecision] | None = None,
         clauses: dict[str, ClauseDecision] | None = None,
         passage: str | None = None,
+        agent_turn: Callable[[str], Answer | None] | None = None,
+        store: Callable[[str], str] | None = None,
+        mark: tuple[SafetyKind, SafetyAction, str] | None = None,
     ) -> None:
         self.name = name
         self._user_turn = user_turn
         self._clauses = clauses or {}
         self._passage = passage
+        self._agent_turn = agent_turn
+        self._store = store
+        self._mark = mark
+        self.agent_turns: list[str] = []
         self.user_turns: list[str] = []
         self.speculative: list[str] = []
         self.contexts: list[list[ChatMessage]] = []
         self.clauses: list[str] = []
 
+    def _marked(self, turn: TurnInfo, decision: Any, role: Role) -> None:
+        if self._mark is not None and not isinstance(decision, Allow):
+            kind, action, detail = self._mark
+            turn.mark(kind, action, detail, policy_id="pol_scripted", role=role)
+
     async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
         self.user_turns.append(text)
-        return self._user_turn(text) if self._user_turn else ALLOW
+        decision = self._user_turn(text) if self._user_turn else ALLOW
+        self._marked(turn, decision, "user")
+        return decision
 
     def on_speculative_transcript(self, turn: TurnInfo, text: str) -> None:
         self.speculative.append(text)
@@ -197,7 +216,18 @@ class ScriptedHook(TurnHook):
 
     async def on_clause(self, turn: TurnInfo, clause: str) -> ClauseDecision:
         self.clauses.append(clause)
-        return self._clauses.get(clause, ALLOW)
+        decision = self._clauses.get(clause, ALLOW)
+        self._marked(turn, decision, "agent")
+        return decision
+
+    def on_agent_turn(
+        self, turn: TurnInfo, text: str, tool_calls: Sequence[ToolCall]
+    ) -> Answer | None:
+        self.agent_turns.append(text)
+        return self._agent_turn(text) if self._agent_turn else None
+
+    async def on_store(self, turn: TurnInfo, role: Role, text: str) -> str:
+        return self._store(text) if self._store else text
 
 
 class ScriptedToolRunner(ToolRunner):

@@ -6,6 +6,8 @@ import { toast } from "./ui.js";
 import * as agentForm from "./views/agent-form.js";
 import * as agents from "./views/agents.js";
 import * as apiKeys from "./views/keys.js";
+import * as policies from "./views/policies.js";
+import * as policyForm from "./views/policy-form.js";
 import * as providers from "./views/providers.js";
 import * as sessionDetail from "./views/session-detail.js";
 import * as sessions from "./views/sessions.js";
@@ -20,6 +22,9 @@ const ROUTES = [
   { pattern: /^\/talk(?:\/([^/]+))?$/, view: talk, nav: "talk", title: "Talk", keys: ["id"] },
   { pattern: /^\/sessions$/, view: sessions, nav: "sessions", title: "Sessions" },
   { pattern: /^\/sessions\/([^/]+)$/, view: sessionDetail, nav: "sessions", title: "Session", keys: ["id"] },
+  { pattern: /^\/policies$/, view: policies, nav: "policies", title: "Policies" },
+  { pattern: /^\/policies\/new$/, view: policyForm, nav: "policies", title: "New policy" },
+  { pattern: /^\/policies\/([^/]+)$/, view: policyForm, nav: "policies", title: "Edit policy", keys: ["id"] },
   { pattern: /^\/providers$/, view: providers, nav: "providers", title: "Providers" },
   { pattern: /^\/keys$/, view: apiKeys, nav: "keys", title: "API keys" },
 ];

@@ -1,48 +1,15 @@
 // Create or edit an agent: every field of the agent API, with a spoken voice preview.
 
 import { api, blobUrl, describeError } from "../api.js";
-import { badge, errorBox, h, loading, pageHeading, replace, uid } from "../dom.js";
+import { input, numberInput, section, select, textarea } from "../controls.js";
+import { badge, errorBox, h, loading, pageHeading, replace } from "../dom.js";
 import { TURN_SETTINGS, listProviders, listVoices, providerOptions, serverDefaults } from "../data.js";
 import { FormError, field, fieldErrors } from "../forms.js";
 import { toast } from "../ui.js";
+import { listPolicies, loopFields, policySelect } from "./agent-safety.js";
+import { pretty, toolsEditor } from "./agent-tools.js";
 
 const DEFAULT_PREVIEW = "Hello! This is how I sound.";
-const EMPTY_PARAMETERS = { type: "object", properties: {} };
-
-function input(props) {
-  return h("input", { class: "input", type: "text", ...props });
-}
-
-function numberInput(props) {
-  return h("input", { class: "input", type: "number", inputmode: "decimal", ...props });
-}
-
-function textarea(props) {
-  return h("textarea", { class: "input", rows: 3, ...props });
-}
-
-function select(options, value, props = {}) {
-  return h(
-    "select",
-    { class: "input", ...props },
-    options.map(([v, text, extra = {}]) => h("option", { value: v, selected: v === value, ...extra }, text)),
-  );
-}
-
-function section(title, description, ...children) {
-  const id = uid("sec");
-  return h(
-    "fieldset",
-    { class: "card form-section", "aria-describedby": description ? `${id}-d` : null },
-    h("legend", { class: "section-title" }, title),
-    description ? h("p", { class: "muted section-desc", id: `${id}-d` }, description) : null,
-    ...children,
-  );
-}
-
-function pretty(value) {
-  return JSON.stringify(value, null, 2);
-}
 
 const TURN_FIELDS = [
   { name: "vad_threshold", label: "VAD threshold", min: 0.05, max: 0.95, step: 0.05, hint: "Speech probability, 0.05–0.95." },
@@ -55,13 +22,18 @@ const TURN_FIELDS = [
 export async function render({ root, params, signal, navigate }) {
   const editing = Boolean(params.id);
   root.append(loading(editing ? "Loading agent…" : "Loading…"));
-  const [agent, voices, others, providers, providerInfos] = await Promise.all([
+  const [agent, voices, others, providers, providerInfos, policies] = await Promise.all([
     editing ? api("GET", `/v1/agents/${encodeURIComponent(params.id)}`, { signal }) : null,
     listVoices(signal),
     api("GET", "/v1/agents", { query: { limit: 100 }, signal }).then((p) => p.data),
     providerOptions(),
     // Models and defaults of the providers: the form works without them (names only).
     listProviders(signal).catch((error) => {
+      if (error?.name === "AbortError") throw error;
+      return [];
+    }),
+    // The form works without the policies (the select then only shows the agent's own).
+    listPolicies(api, signal).catch((error) => {
       if (error?.name === "AbortError") throw error;
       return [];
     }),
@@ -191,60 +163,11 @@ export async function render({ root, params, signal, navigate }) {
   );
 
   // Tools
-  const toolList = h("div", { class: "tools", dataset: { param: "tools" }, tabindex: "-1" });
-  const renumber = () => {
-    [...toolList.children].forEach((card, i) => {
-      card.querySelector("legend").textContent = `Tool ${i + 1}`;
-      card.querySelector("[data-role=name]").dataset.param = `tools.${i}.name`;
-      card.querySelector("[data-role=description]").dataset.param = `tools.${i}.description`;
-      card.querySelector("[data-role=parameters]").dataset.param = `tools.${i}.parameters`;
-      card.querySelector("[data-role=remove]").setAttribute("aria-label", `Remove tool ${i + 1}`);
-    });
-    toolsEmpty.hidden = toolList.children.length > 0;
-  };
-  const toolsEmpty = h("p", { class: "muted" }, "No tools. The agent only talks.");
-  const addTool = (tool = { name: "", description: "", parameters: EMPTY_PARAMETERS }) => {
-    const card = h(
-      "fieldset",
-      { class: "tool" },
-      h("legend", { class: "tool-title" }, "Tool"),
-      h(
-        "button",
-        {
-          type: "button",
-          class: "btn btn-small btn-ghost btn-danger-text",
-          dataset: { role: "remove" },
-          onclick: () => {
-            card.remove();
-            renumber();
-            addToolButton.focus();
-          },
-        },
-        "Remove tool",
-      ),
-      h(
-        "div",
-        { class: "grid-2" },
-        field({ label: "Name", control: input({ value: tool.name, maxlength: 64, spellcheck: "false", class: "input mono", dataset: { role: "name" }, placeholder: "lookup_order" }), hint: "Letters, digits, _ and -; starts with a letter or _." }),
-        field({ label: "Description", control: input({ value: tool.description, maxlength: 1024, dataset: { role: "description" }, placeholder: "Find an order by its number" }), hint: "What it does, for the model." }),
-      ),
-      field({
-        label: "Parameters (JSON Schema)",
-        control: textarea({ rows: 5, class: "input mono", spellcheck: "false", value: pretty(tool.parameters ?? EMPTY_PARAMETERS), dataset: { role: "parameters" } }),
-        hint: 'An object schema: {"type": "object", "properties": {...}, "required": [...]}.',
-        wide: true,
-      }),
-    );
-    toolList.append(card);
-    renumber();
-    return card;
-  };
-  const addToolButton = h("button", { type: "button", class: "btn btn-soft" }, "+ Add tool");
-  addToolButton.addEventListener("click", () => addTool().querySelector("input").focus());
-  for (const tool of agent?.tools ?? []) addTool(tool);
+  const tools = toolsEditor(agent?.tools ?? []);
 
   // Knowledge, safety, models, metadata
-  const contentPolicy = input({ name: "content_policy_id", value: agent?.content_policy_id ?? "", class: "input mono", spellcheck: "false" });
+  const contentPolicy = policySelect(policies, agent?.content_policy_id ?? null);
+  const loops = loopFields(agent?.loop_detection ?? null);
   const knowledgeBases = input({ name: "knowledge_base_ids", value: (agent?.knowledge_base_ids ?? []).join(", "), class: "input mono", spellcheck: "false" });
   const webSearch = h("input", { type: "checkbox", id: "web_search", name: "web_search", checked: Boolean(agent?.web_search), dataset: { param: "web_search" } });
   const temperature = numberInput({ name: "llm_temperature", min: 0, max: 2, step: 0.1, value: overrides.llm_temperature ?? "", placeholder: "Server default" });
@@ -293,17 +216,22 @@ export async function render({ root, params, signal, navigate }) {
       "Leave a field empty to use the server default.",
       h("div", { class: "grid-3" }, turnFields, field({ label: "Record audio", control: recordAudio, param: "record_audio", hint: "Keep a stereo WAV of each conversation." })),
     ),
-    section("Tools", "Functions the agent may call.", toolsEmpty, toolList, addToolButton),
+    section("Tools", "Functions the agent may call.", tools.el),
     section(
       "Knowledge and safety",
       null,
       h(
         "div",
         { class: "grid-2" },
-        field({ label: "Content policy id", control: contentPolicy, param: "content_policy_id", hint: "Optional." }),
+        field({ label: "Content policy", control: contentPolicy.control, param: "content_policy_id", hint: contentPolicy.hint }),
         field({ label: "Knowledge base ids", control: knowledgeBases, param: "knowledge_base_ids", hint: "Comma-separated, up to 20." }),
       ),
       h("div", { class: "check" }, webSearch, h("label", { for: "web_search" }, "Web search"), h("p", { class: "field-error", id: "web_search-error", hidden: true })),
+    ),
+    section(
+      "Loop detection",
+      "Notice when the agent or the caller goes round in circles, and do something about it.",
+      loops.el,
     ),
     section(
       "Models",
@@ -385,12 +313,9 @@ export async function render({ root, params, signal, navigate }) {
       first_message: firstMessage.value.trim() || null,
       language: language.value.trim(),
       max_turns: number(maxTurns, "max_turns"),
-      tools: [...toolList.children].map((card, i) => ({
-        name: card.querySelector("[data-role=name]").value.trim(),
-        description: card.querySelector("[data-role=description]").value.trim(),
-        parameters: json(card.querySelector("[data-role=parameters]"), `tools.${i}.parameters`, `Tool ${i + 1}'s parameters`),
-      })),
-      content_policy_id: contentPolicy.value.trim() || null,
+      tools: tools.values(json),
+      content_policy_id: contentPolicy.control.value || null,
+      loop_detection: loops.value(),
       knowledge_base_ids: knowledgeBases.value.split(/[\s,]+/).filter(Boolean),
       web_search: webSearch.checked,
       metadata: json(metadata, "metadata", "Metadata"),
@@ -405,6 +330,8 @@ export async function render({ root, params, signal, navigate }) {
     if (m !== null) po.llm_max_tokens = m;
     body.provider_overrides = Object.keys(po).length ? po : null;
     if (body.max_turns === null) delete body.max_turns;
+    // Null only while the agent sets none and the fields show the defaults: leave it so.
+    if (body.loop_detection === null) delete body.loop_detection;
     if (!editing) {
       // On create, "empty" means "not given": the server fills in its defaults.
       for (const key of [...TURN_SETTINGS, "provider_overrides", "content_policy_id", "first_message"]) {

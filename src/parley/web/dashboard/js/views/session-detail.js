@@ -4,6 +4,7 @@ import { ApiError, api, blobUrl, describeError, errorCode } from "../api.js";
 import { badge, errorBox, h, loading, pageHeading, replace } from "../dom.js";
 import { END_REASONS, STAGES, formatDate, formatDuration, formatMs } from "../format.js";
 import { confirmDialog, href, toast } from "../ui.js";
+import { safetyMarks, safetySummary } from "./safety-marks.js";
 
 function offsetLabel(startIso, iso) {
   if (!startIso || !iso) return "";
@@ -79,6 +80,7 @@ export async function render({ root, params, signal, navigate }) {
     item("Duration", formatDuration(session.connected_at, session.ended_at)),
     item("Turns", `${turns.filter((t) => t.role === "user").length} from the caller, ${turns.filter((t) => t.role === "agent").length} from the agent`),
     item("Median voice to voice", formatMs(median(v2v))),
+    safetySummary(turns) ? item("Safety", safetySummary(turns)) : null,
     session.initial_message ? item("Initial message", session.initial_message) : null,
     Object.keys(session.metadata ?? {}).length ? item("Metadata", h("pre", { class: "mono code-block" }, JSON.stringify(session.metadata, null, 2))) : null,
   );
@@ -100,6 +102,7 @@ export async function render({ root, params, signal, navigate }) {
           t.interrupted ? h("span", { class: "chip chip-warn" }, "interrupted") : null,
           typeof t.latency_ms?.voice_to_voice === "number" ? h("span", { class: "chip chip-accent" }, `voice to voice ${formatMs(t.latency_ms.voice_to_voice)}`) : null,
         ),
+        t.safety?.length ? safetyMarks(t.safety) : null,
       ),
     ),
   );

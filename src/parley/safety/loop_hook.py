@@ -1,0 +1,60 @@
+"""Loop detection as a turn hook: after each user and agent turn the
+:class:`~parley.safety.loops.LoopDetector` looks for repetition; a finding is acted on
+as the agent's ``loop_detection`` settings say (steer the LLM, say a line, or end)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from parley.core.events import Role
+from parley.core.hooks import ALLOW, Answer, TurnHook, TurnInfo, UserTurnDecision
+from parley.providers.llm.base import ChatMessage, ToolCall
+from parley.safety.loops import STEER_NOTE, LoopDetector, LoopFinding, LoopSettings
+
+log = logging.getLogger(__name__)
+
+
+class LoopHook(TurnHook):
+    """One session's loop detection."""
+
+    name = "loops"
+
+    def __init__(self, settings: LoopSettings) -> None:
+        self.settings = settings
+        self._detector = LoopDetector(settings)
+        self._steer = False
+        """A loop was found: the next LLM call gets :data:`STEER_NOTE`."""
+
+    def _act(self, turn: TurnInfo, finding: LoopFinding, role: Role) -> Answer | None:
+        """Record the finding and what is done about it; the line to say, if any."""
+        self._detector.reset_after(finding)
+        action = self.settings.action
+        done = {"steer": "steered", "say": "said", "end": "ended"}[action]
+        turn.mark("loop", done, finding.detail, role=role)  # type: ignore[arg-type]
+        log.info("loop detected", extra={"signal": finding.signal, "action": action})
+        if action == "steer":
+            self._steer = True
+            return None
+        line = self.settings.spoken_line()
+        return Answer(line, end="loop_detected" if action == "end" else None)
+
+    async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
+        finding = self._detector.user_turn(text)
+        if finding is None:
+            return ALLOW
+        return self._act(turn, finding, "user") or ALLOW
+
+    async def on_context(self, turn: TurnInfo, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not self._steer:
+            return messages
+        self._steer = False
+        note: ChatMessage = {"role": "system", "content": STEER_NOTE}
+        return [*messages[:-1], note, messages[-1]] if messages else [note]
+
+    def on_agent_turn(
+        self, turn: TurnInfo, text: str, tool_calls: Sequence[ToolCall]
+    ) -> Answer | None:
+        calls = [(c.name, c.arguments) for c in tool_calls]
+        finding = self._detector.agent_turn(text, calls)
+        return None if finding is None else self._act(turn, finding, "agent")
