@@ -200,7 +200,7 @@ async def test_create_edit_attach_and_delete_a_policy(
     await page.get_by_role("dialog").get_by_role("button", name="Delete policy").click()
     alert = page.get_by_role("alert")
     await expect(alert).to_contain_text("HTTP 409 · conflict_error")
-    await expect(alert).to_contain_text("Policy desk")
+    await expect(alert).to_contain_text(agent_id)
     await expect(row).to_be_visible()
     await shot(page, artifacts, "policies-conflict")
 

@@ -145,7 +145,7 @@ async def _speak_and_hear(texts: list[str]) -> list[str]:
     heard = []
     try:
         for text in texts:
-            pcm = b"".join([c async for c in tts.synthesize(text, voice_id=voice.voice_id)])
+            pcm = b"".join([c async for c in tts.synthesize(text, voice_id=voice.id)])
             pcm = resample_pcm16(pcm, voice.sample_rate, SAMPLE_RATE)
             heard.append((await stt.transcribe(pcm)).text)
     finally:
@@ -158,7 +158,8 @@ def synthesized_speech(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The utterances without digits, spoken by Piper and written down by Whisper."""
     spoken = [c for c in cases if not any(ch.isdigit() for ch in c["text"])]
     heard = asyncio.run(_speak_and_hear([c["text"] for c in spoken]))
-    return [{"text": c["text"], "heard": h, "pii": c["pii"]} for c, h in zip(spoken, heard)]
+    pairs = zip(spoken, heard, strict=True)
+    return [{"text": c["text"], "heard": h, "pii": c["pii"]} for c, h in pairs]
 
 
 def plot(report: dict[str, Any]) -> Any:

@@ -90,6 +90,8 @@ class Suspended:
     timeline: TurnTimeline
     started: datetime
     tool_calls: tuple[ToolCall, ...] = ()
+    safety: tuple[SafetyOut, ...] = ()
+    """What content safety did in the turn (already sent to the client)."""
 
 
 SuspendedEnd = Callable[[Suspended, bool], Awaitable[None]]
@@ -216,8 +218,9 @@ class ExchangeLifecycle:
             await self.end_suspended(interrupted=True)
             started = exchange.started_at or self._now()
             self.suspended = Suspended(
-                exchange.turn_id, speaker, exchange.timeline, started, tuple(exchange.tool_calls)
-            )
+                exchange.turn_id, speaker, exchange.timeline, started,
+                tuple(exchange.tool_calls), tuple(exchange.safety),
+            )  # fmt: skip
             return b""
         if end_turn:
             await self.close_turn(exchange, status)

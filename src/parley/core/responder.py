@@ -305,6 +305,8 @@ class Responder:
             await self.suspended_over(suspended, False)
             return
         exchange.stage = Stage.ANSWERING
+        exchange.safety.extend(suspended.safety)  # already told to the client
+        exchange.safety_sent = len(exchange.safety)
         await self._speak(exchange, _one(rest), measured=False, heard_before=heard)
 
     async def suspended_over(self, suspended: Suspended, interrupted: bool) -> None:
@@ -317,9 +319,10 @@ class Responder:
         stored = heard
         if self._hooks.hooks:
             stored = await self._hooks.store(self.info(suspended.turn_id), "agent", heard)
+        marks = tuple(m for m in suspended.safety if m.role == "agent")
         record = TurnRecord(
             suspended.turn_id, "agent", stored, suspended.started, self._wallclock(),
-            interrupted, latency,
+            interrupted, latency, safety=marks,
         )  # fmt: skip
         await self._turn_log.agent_turn(record, suspended.tool_calls)
 

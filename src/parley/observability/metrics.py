@@ -9,7 +9,14 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from parley.core.events import ErrorOut, Interruption, MetricsOut, ServerEvent, TranscriptOut
+from parley.core.events import (
+    ErrorOut,
+    Interruption,
+    MetricsOut,
+    SafetyOut,
+    ServerEvent,
+    TranscriptOut,
+)
 
 STAGES = (
     "endpointing",
@@ -63,6 +70,21 @@ class ServerMetrics:
         )
         self.errors = Counter(
             "parley_errors", "Error events sent to clients, by code", ["code"], registry=r
+        )
+        self.safety = Counter(
+            "parley_safety_events",
+            "What content safety and loop detection did, by kind (blocked_term, pii, "
+            "criterion, loop) and action (replaced, redacted, blocked, flagged, steered, "
+            "said, ended)",
+            ["kind", "action"],
+            registry=r,
+        )
+        self.hooks = Histogram(
+            "parley_turn_hook_seconds",
+            "Time a turn spent in an agent-layer hook (policy, loops), per measured turn",
+            ["hook"],
+            buckets=(0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0),
+            registry=r,
         )
         self.refused = Counter(
             "parley_refused_client_messages",
@@ -127,6 +149,11 @@ class ServerMetrics:
                     value = latency.get(stage)
                     if value is not None:
                         self.stage.labels(stage).observe(value / 1000.0)
+                for key, value in latency.items():
+                    if key.startswith("hook:") and value is not None:
+                        self.hooks.labels(key[5:]).observe(value / 1000.0)
+            case SafetyOut(kind=kind, action=action):
+                self.safety.labels(kind, action).inc()
             case TranscriptOut(role=role, final=True):
                 self.turns.labels(role).inc()
             case Interruption():

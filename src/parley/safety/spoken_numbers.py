@@ -9,7 +9,7 @@ Rules: single digits ("zero", "oh", "o" inside a number), "double"/"triple" + di
 teens, tens ("twenty one" is 21), "hundred" and "thousand" ("eight hundred" is 800);
 consecutive numbers are concatenated ("twelve thirty four" is 1234). Commas or hyphens
 between multi-digit groups are kept as "-" ("one two three, four five, six seven eight
-nine" is 123-45-6789); between single digits ("4, 1, 1, 1") they are dropped. Runs of
+nine" is 123-45-6789); between single digits ("4, 1, 1, 1", "4-1-1-1") they are dropped. Runs of
 fewer than three digits stay as words; runs of written digits separated only by spaces
 are left as they are. "jane dot doe at example dot com" becomes "jane.doe@example.com".
 """
@@ -244,8 +244,9 @@ def _groups(chunks: list[_Chunk]) -> list[list[_Chunk]]:
 def _number_pieces(text: str, run: list[_Token]) -> list[_Piece] | None:
     """The digits of a run of number words, or None where the run stays as it is."""
     has_words = any(not t.word.isdigit() for t in run)
-    if not has_words and not any(t.comma_before for t in run[1:]):
-        return None  # written digits and spaces: left as they are
+    spelled = all(len(t.word) == 1 for t in run)  # "4-1-1-1", "4 1 1 1"
+    if not has_words and not spelled and not any(t.comma_before for t in run[1:]):
+        return None  # written numbers ("415-555-0132", "4111 1111"): left as they are
     chunks = _chunks(run)
     if sum(len(c.digits) for c in chunks) < MIN_DIGITS:
         return None

@@ -96,9 +96,20 @@ async def check_policy_id(state: ServerState, policy_id: str | None) -> None:
         )
 
 
+def check_judge(state: ServerState, body: PolicyBody) -> None:
+    """The judge must be an LLM provider of this server (422 otherwise)."""
+    names = state.providers.names("llm")
+    if body.judge_provider is not None and body.judge_provider not in names:
+        raise ValidationError(
+            f"judge_provider: unknown llm provider {body.judge_provider!r}; known: {names}",
+            param="judge_provider",
+        )
+
+
 @router.post("", status_code=201, response_model=Policy, responses=_ERRORS)
 async def create_policy(body: PolicyBody, state: State, _key: ApiKey) -> Policy:
     """Create a content policy."""
+    check_judge(state, body)
     return Policy.of(await state.policies.create(body.model_dump(mode="json")))
 
 
@@ -138,6 +149,7 @@ async def update_policy(
         if changes[name] is None:
             raise ValidationError(f"{name}: may not be null", param=name)
     merged = PolicyBody.model_validate({**current.body, **changes})
+    check_judge(state, merged)
     record = await state.policies.replace(policy_id, merged.model_dump(mode="json"))
     if record is None:
         raise NotFoundError(f"policy {policy_id!r} not found", param="policy_id")

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import re
 import socket
+import wave
 from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from parley.audio.pcm import SAMPLE_RATE
+from parley.audio.resample import resample_pcm16
+from parley.observability.recording import SessionRecorder
+from parley.providers.tts.piper_local import PiperTTS
 from parley.safety.pii import PiiDetector, PiiSpan
 from parley.safety.policy import PII_ENTITIES
+from parley.safety.recording_redaction import AGENT, USER, pii_times, silence_spans
 from parley.safety.spoken_numbers import to_digits
 
 ALL = ["PHONE_NUMBER", "CREDIT_CARD", "EMAIL_ADDRESS", "US_SSN", "PERSON", "LOCATION"]
@@ -40,6 +48,8 @@ def found(detector: PiiDetector, text: str, entities: list[str] = ALL) -> list[t
         ("twelve thirty four", "1234"),
         ("order twelve thousand three hundred", "order 12300"),
         ("4, 1, 1, 1, 1, 1", "411111"),
+        ("card 4-1-1-1-1-1-1", "card 4111111"),
+        ("call 415-555-0132", "call 415-555-0132"),
         ("my social is five three six, two two, eight four one oh", "my social is 536-22-8410"),
         ("email is john dot smith at gmail dot com", "email is john.smith@gmail.com"),
         # left alone: short numbers, written digits, "oh" and "o'clock" that are not zeros
@@ -218,3 +228,47 @@ async def test_ready_loads_in_a_worker_thread() -> None:
     assert not detector.loaded
     await detector.ready()
     assert detector.loaded
+
+
+async def test_a_phone_number_is_silenced_in_a_recording(tmp_path: Path) -> None:
+    """Real speech (Piper) in the user channel of a recording; Whisper's word times find
+    the number, and only those samples become zero."""
+    tts = PiperTTS()
+    voice = tts.voices()[0]
+    said = "Hello there. My phone number is four one five, five five five, zero one three two."
+    pcm = b"".join([c async for c in tts.synthesize(said, voice_id=voice.id)])
+    tts.close()
+    user = np.frombuffer(resample_pcm16(pcm, voice.sample_rate, SAMPLE_RATE), dtype="<i2")
+    lead = SAMPLE_RATE  # one second of silence first
+    recorder = SessionRecorder(started_at=0.0)
+    recorder.user_audio(bytes(lead * 2) + user.tobytes(), at=(lead + len(user)) / SAMPLE_RATE)
+    agent = (np.sin(np.arange(len(user)) / 5) * 8000).astype("<i2")
+    recorder.agent_audio(agent.tobytes(), "turn-1", at=0.0)
+    path = recorder.save(tmp_path / "rec" / "session.wav")
+    before = _stereo(path)
+
+    detector = PiiDetector()
+    spans = await pii_times(path, USER, detector, ["PHONE_NUMBER"])
+    assert len(spans) == 1
+    start, end = spans[0]
+    # "My phone number is" comes first: the number starts well after the greeting
+    assert lead / SAMPLE_RATE + 1.0 < start < end <= (lead + len(user)) / SAMPLE_RATE + 0.5
+    assert end - start > 1.5  # ten digits take a while to say
+    assert await pii_times(path, AGENT, detector, ["PHONE_NUMBER"]) == []
+
+    zeroed = silence_spans(path, spans, USER)
+    after = _stereo(path)
+    a, b = int(start * SAMPLE_RATE), int(np.ceil(end * SAMPLE_RATE))
+    assert zeroed == min(b, len(after)) - a
+    assert not after[a:b, USER].any()
+    assert np.abs(before[a:b, USER].astype(np.int32)).max() > 1000  # there was speech
+    assert np.array_equal(after[:a], before[:a])
+    assert np.array_equal(after[b:], before[b:])
+    assert np.array_equal(after[:, AGENT], before[:, AGENT])
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def _stereo(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getframerate()) == (2, SAMPLE_RATE)
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2).copy()
