@@ -6,16 +6,19 @@ get precise errors."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
-from parley.audio.wav import wav_bytes
-from parley.client import ApiError, AsyncParleyClient
+from parley.audio.wav import decode_wav, parse_wav, wav_bytes
+from parley.client import ApiError, AsyncParleyClient, call
+from parley.safety.spoken_numbers import to_digits
 from tests.integration.api_support import SYSTEM_PROMPT, assert_error, auth, until
 from tests.integration.conftest import Server
 
@@ -61,7 +64,8 @@ def agent_lines(events: list[dict[str, Any]]) -> list[str]:
 
 
 def digits(text: str) -> str:
-    return re.sub(r"\D", "", text)
+    """The digits in ``text``, spoken ones ("five five") included."""
+    return re.sub(r"\D", "", to_digits(text).text)
 
 
 async def test_a_greeting_with_a_blocked_term_and_a_card_number_is_never_spoken(
@@ -231,6 +235,47 @@ async def test_a_policy_in_use_cannot_be_deleted_and_a_running_call_keeps_its_po
             e["text"] for e in events if e["type"] == "transcript" and e["role"] == "agent"
         ]
         assert agent_said[-1] == FALLBACK, "the call goes on with the policy it started with"
+
+
+async def test_a_recording_has_the_spoken_phone_number_silenced(
+    admin: AsyncParleyClient, server: Server
+) -> None:
+    policy = await admin.create_policy(
+        name="Recordings", pii={"entities": ["PHONE_NUMBER"], "redact": ["recording"]}
+    )
+    agent = await admin.create_agent(
+        name="Recorded", system_prompt=SYSTEM_PROMPT, content_policy_id=policy["id"],
+        record_audio=True,
+    )  # fmt: skip
+    line = "My phone number is four one five, five five five, zero one three two. Call me back."
+    headers = auth(server.admin_key)
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120) as http:
+        voice = {"model": "tts-1", "input": line, "voice": "en_US-joe-medium"}
+        speech = await http.post("/v1/audio/speech", json=voice)
+        assert speech.status_code == 200, speech.text
+        caller = [decode_wav(speech.content)]
+        files = {"file": ("caller.wav", wav_bytes(caller[0]), "audio/wav")}
+        said = await http.post("/v1/audio/transcriptions", files=files, data={"model": "whisper-1"})
+        assert "0132" in digits(said.json()["text"]), "the control: heard without redaction"
+        result = await call(server.url, server.admin_key, agent["id"], caller)
+        assert result.turns[0].user_text, "the caller was heard"
+        path = f"/v1/sessions/{result.conversation_id}/recording"
+        for _ in range(120):  # published once the personal data is silenced
+            recording = await http.get(path)
+            if recording.status_code == 200:
+                break
+            await asyncio.sleep(0.5)
+        assert recording.status_code == 200, recording.text
+        fmt, raw = parse_wav(recording.content)
+        assert fmt.channels == 2
+        user = np.frombuffer(raw, dtype="<i2").reshape(-1, 2)[:, 0].copy()
+        files = {"file": ("user.wav", wav_bytes(user.tobytes()), "audio/wav")}
+        heard_user = await http.post(
+            "/v1/audio/transcriptions", files=files, data={"model": "whisper-1"}
+        )
+    text = heard_user.json()["text"]
+    assert "call me" in text.lower(), text  # the rest of what was said is kept
+    assert "0132" not in digits(text) and "415" not in digits(text), text
 
 
 def test_bad_policies_get_precise_errors(http: httpx.Client) -> None:

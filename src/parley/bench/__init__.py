@@ -29,4 +29,6 @@ BENCHMARKS = (
     "soak",
     "flood",
     "safety_terms",
+    "safety",
+    "pii",
 )

@@ -160,3 +160,20 @@ async def pii_times(
         return times_of_spans(text, words, detector, list(entities))
 
     return await asyncio.to_thread(run)
+
+
+async def redact_recording(
+    wav_path: Path, detector: PiiDetector, entities: Sequence[str], final_path: Path
+) -> int:
+    """Silence personal data in both channels of the recording at ``wav_path``, then move
+    it to ``final_path`` (so it is never served unredacted). Returns the sample frames
+    silenced. On failure the unredacted file is deleted, never published."""
+    try:
+        silenced = 0
+        for channel in (USER, AGENT):
+            spans = await pii_times(wav_path, channel, detector, entities)
+            silenced += await asyncio.to_thread(silence_spans, wav_path, spans, channel)
+        await asyncio.to_thread(wav_path.replace, final_path)
+        return silenced
+    finally:
+        await asyncio.to_thread(wav_path.unlink, missing_ok=True)

@@ -87,6 +87,8 @@ def create_app(
         finally:
             for live in state.live:
                 await live.session.close("error")
+            for task in list(state.tasks):
+                task.cancel()
             if loader is not None:
                 loader.cancel()
             if providers is None:

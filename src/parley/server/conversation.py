@@ -31,6 +31,8 @@ from parley.core.session import VoiceSession
 from parley.observability.memory import release_after_session
 from parley.observability.recording import SessionRecorder
 from parley.providers.tts.cached_phrases import CachedPhrasesTTS
+from parley.safety.policy_hook import PolicyHook
+from parley.safety.recording_redaction import redact_recording
 from parley.server.inbound_limits import POLICY_VIOLATION, AudioPacer, Refusal
 from parley.server.session_config import agent_config, engine_config
 from parley.server.state import NO_AGENT_LAYER, LiveSession, ServerState, Transport
@@ -99,6 +101,7 @@ class LiveConversation:
             layer=layer,
         )
         self.live = LiveSession(record.id, agent.id, self.session, transport)
+        self.layer = layer
         self._finished = False
 
     @classmethod
@@ -126,6 +129,32 @@ class LiveConversation:
         except Exception:
             await state.sessions.end(record.id, "error")  # it never ran
             raise
+
+    async def _save_recording(self, recorder: SessionRecorder) -> None:
+        """Write the recording; with a policy that redacts personal data in recordings,
+        it is published only once that data is silenced (in the background)."""
+        path = self.state.recording_path(self.record.id)
+        policy = next((h.policy for h in self.layer.hooks if isinstance(h, PolicyHook)), None)
+        if policy is None or policy.pii is None or "recording" not in policy.body.pii.redact:
+            await asyncio.to_thread(recorder.save, path)
+            return
+        draft = path.with_suffix(".redacting.wav")
+        await asyncio.to_thread(recorder.save, draft)
+        entities, detector = list(policy.body.pii.entities), policy.pii
+
+        async def redact() -> None:
+            try:
+                silenced = await redact_recording(draft, detector, entities, path)
+                log.info(
+                    "recording redacted", extra={"session_id": self.record.id, "frames": silenced}
+                )
+            except Exception:
+                log.exception(
+                    "could not redact the recording; it was deleted",
+                    extra={"session_id": self.record.id},
+                )
+
+        self.state.background(redact(), f"parley-redact-{self.record.id}")
 
     @property
     def session_id(self) -> str:
@@ -219,7 +248,7 @@ class LiveConversation:
         final = self.session.ended or reason
         self.state.metrics.sessions_ended.labels(final).inc()
         if self.recorder is not None:
-            await asyncio.to_thread(self.recorder.save, self.state.recording_path(self.record.id))
+            await self._save_recording(self.recorder)
             self.recorder = None  # its audio goes now, not when the GC collects the session
         release_after_session()  # hand freed memory back to the OS (throttled, off the loop)
         log.info("session ended", extra={"session_id": self.record.id, "reason": final})

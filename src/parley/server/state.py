@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from parley.config import Settings
 from parley.core.agent import AgentLayer, SessionModels
@@ -144,11 +144,20 @@ class ServerState:
     penalties: PenaltyBox = field(init=False)
     """Clients refused for a while after breaking the limits."""
     policies: PolicyRepository = field(init=False)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    """Work left running by ended sessions (e.g. redacting a recording)."""
 
     def __post_init__(self) -> None:
         self.policies = PolicyRepository(self.db)
         self.metrics = ServerMetrics(lambda: len(self.live))
         self.penalties = PenaltyBox(self.settings.limits.violation_cooldown_s)
+
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` after the request or session that started it (kept until done;
+        cancelled when the server stops)."""
+        task = asyncio.create_task(work, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def ready_providers(self) -> ProviderPool:
         """The providers, once the defaults are loaded (503 ``ModelsNotReadyError`` before)."""

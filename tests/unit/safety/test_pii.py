@@ -7,6 +7,7 @@ import re
 import socket
 import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +273,11 @@ def _stereo(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getframerate()) == (2, SAMPLE_RATE)
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2).copy()
+
+
+def test_threads_share_one_detector(detector: PiiDetector) -> None:
+    texts = [f"Call me at 415-555-01{n:02d}, I'm Maria Garcia." for n in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda t: found(detector, t), texts))
+    for text, spans in zip(texts, results, strict=True):
+        assert spans == [("PHONE_NUMBER", text[11:23]), ("PERSON", "Maria Garcia")]
