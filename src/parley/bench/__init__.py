@@ -31,4 +31,5 @@ BENCHMARKS = (
     "safety_terms",
     "safety",
     "pii",
+    "judge",
 )

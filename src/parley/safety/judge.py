@@ -1,8 +1,9 @@
 """Custom criteria judged by an LLM: one short yes/no question per criterion.
 
-Small models (the embedded Qwen2.5-0.5B) answer one narrow question far more reliably
-than a list of rules at once, so each criterion is its own request: the judged text
-first and the rule last, so that the requests of one judgement share their prefix and
+Small models answer one narrow, direct question more reliably than a list of rules at
+once, so each criterion is its own request, its rule turned into a question ("The agent
+must not give medical advice." asks "Does the agent give medical advice?"): the judged
+text first and the question last, so that the requests of one judgement share their prefix and
 llama.cpp evaluates only the rule of each after the first. They run at once (a server
 with several slots decodes them in parallel), at temperature 0 with a few tokens each,
 under one time limit; the reply is read from its first ``yes`` or ``no``.
@@ -30,10 +31,14 @@ MAX_TEXT_CHARS = 2000
 """Longer text is judged by its start and end (a voice turn is rarely this long)."""
 MAX_CONTEXT_CHARS = 600
 
-SYSTEM = (
-    "You check one message from a customer-service phone call against one rule. "
-    "Answer with a single word: yes if the message breaks the rule, no if it does not."
+SYSTEM = "Answer the question about a customer-service phone call with a single word: yes or no."
+_FORBIDS = re.compile(
+    r"^\s*(?:(?:the\s+)?(?:agent|caller|user|assistant|bot)\s+"
+    r"(?:must|should|may|shall|can|will)\s*(?:not|never|n't)|never|do\s+not|don't)\s+"
+    r"(?P<act>.+?)[\s.!]*$",
+    re.IGNORECASE | re.DOTALL,
 )
+_NO_THING = re.compile(r"^\s*no\s+(?P<thing>.+?)[\s.!]*$", re.IGNORECASE | re.DOTALL)
 _ANSWER = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 
 
@@ -78,11 +83,24 @@ def _last_user_message(context: Sequence[ChatMessage]) -> str | None:
     return None
 
 
+def rule_question(rule: str, who: str) -> str:
+    """The yes/no question a rule asks: "The agent must not give medical advice." becomes
+    "Does the agent give medical advice?" (small models answer that far better than
+    "does it break the rule?", which they answer "no" almost always)."""
+    rule = " ".join(rule.split())
+    if match := _FORBIDS.match(rule):
+        return f"Does the {who} {match.group('act')}?"
+    if match := _NO_THING.match(rule):  # "No medical advice."
+        return f"Does the {who}'s message contain {match.group('thing')}?"
+    return f"Does the {who}'s message break this rule: {rule}"
+
+
 def judge_messages(
     side: Side, text: str, rule: str, context: Sequence[ChatMessage] = ()
 ) -> list[ChatMessage]:
-    """The chat that asks whether ``text`` breaks ``rule`` (the agent's reply is shown
-    after the caller's last words, which it answers)."""
+    """The chat that asks whether ``text`` breaks ``rule``: the text first (shared by the
+    requests of one judgement), the question last. An agent's reply is shown after the
+    caller's last words, which it answers."""
     said = _clip(text, MAX_TEXT_CHARS)
     if side == "agent":
         asked = _last_user_message(context)
@@ -91,10 +109,7 @@ def judge_messages(
         who = "agent"
     else:
         shown, who = f'Caller: "{said}"', "caller"
-    question = (
-        f"{shown}\n\nRule for the {who}: {rule.strip()}\n"
-        f"Does the {who}'s message break this rule? Answer yes or no."
-    )
+    question = f"{shown}\n\nQuestion: {rule_question(rule, who)}\nAnswer yes or no."
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
 
 
