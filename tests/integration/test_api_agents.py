@@ -39,6 +39,7 @@ def http(server: Server) -> Iterator[httpx.Client]:
 
 
 def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
+    policy = admin.create_policy(name="Strict", blocked_terms=["competitorco"])
     full = admin.create_agent(
         name="Orders",
         system_prompt=SYSTEM_PROMPT,
@@ -47,7 +48,8 @@ def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
         language="en-US",
         tools=[LOOKUP],
         max_turns=7,
-        content_policy_id="cp_strict",
+        content_policy_id=policy["id"],
+        loop_detection={"user_repeats": 4, "action": "say"},
         knowledge_base_ids=["kb_faq", "kb_faq", "kb_terms"],
         web_search=True,
         vad_threshold=0.6,
@@ -62,7 +64,7 @@ def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
     assert full["status"] == "active" and full["language"] == "en-US"
     assert full["tools"] == [LOOKUP] and full["max_turns"] == 7
     assert full["knowledge_base_ids"] == ["kb_faq", "kb_terms"]  # duplicates dropped
-    assert full["web_search"] is True and full["content_policy_id"] == "cp_strict"
+    assert full["web_search"] is True and full["content_policy_id"] == policy["id"]
     assert full["settings"] == {
         "vad_threshold": 0.6,
         "end_of_turn_silence_ms": 800,
@@ -73,6 +75,8 @@ def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
     assert (full["vad_threshold"], full["interrupt_threshold"], full["idle_prompts"]) == (0.6, 9, 1)
     assert full["provider_overrides"] == {"llm": "llm:llama-local", "llm_temperature": 0.1}
     assert full["metadata"] == {"team": "support", "tier": 2}
+    loops = full["loop_detection"]
+    assert (loops["user_repeats"], loops["action"], loops["enabled"]) == (4, "say", True)
     assert full["created_at"] == full["updated_at"]
     assert admin.get_agent(full["id"]) == full
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from parley.core.events import ErrorOut, Interruption, MetricsOut, Pong, TranscriptOut
+from parley.core.events import ErrorOut, Interruption, MetricsOut, Pong, SafetyOut, TranscriptOut
 from parley.observability.metrics import ServerMetrics
 
 
@@ -50,3 +50,17 @@ def test_events_become_metrics() -> None:
     assert s[("parley_errors_total", (("code", "audio_error"),))] == 1
     assert s[("parley_sessions_ended_total", (("reason", "client"),))] == 1
     assert s[("parley_model_queue_wait_seconds_count", (("model", "llm"),))] == 1
+
+
+def test_safety_marks_and_hook_times_become_metrics() -> None:
+    metrics = ServerMetrics(lambda: 0)
+    metrics.observe(SafetyOut("turn_1", "pii", "redacted", "CREDIT_CARD", "pol_x", "user"))
+    metrics.observe(SafetyOut("turn_1", "blocked_term", "replaced", "term #1", "pol_x"))
+    metrics.observe(SafetyOut("turn_2", "pii", "redacted", "PHONE_NUMBER", "pol_x"))
+    metrics.observe(MetricsOut("turn_1", {"voice_to_voice": 700.0, "hook:policy": 12.0}))
+    s = _samples(metrics)
+    assert s[("parley_safety_events_total", (("action", "redacted"), ("kind", "pii")))] == 2
+    replaced = (("action", "replaced"), ("kind", "blocked_term"))
+    assert s[("parley_safety_events_total", replaced)] == 1
+    assert s[("parley_turn_hook_seconds_sum", (("hook", "policy"),))] == 0.012
+    assert ("parley_turn_hook_seconds_count", (("hook", "loops"),)) not in s
