@@ -17,7 +17,9 @@ plain voice pipeline.
     drop it; nothing reaches the speaker that a hook would block;
   - :meth:`TurnHook.on_agent_turn` when an agent turn is over: nothing, or a line to say
     next (and maybe end the session), e.g. when the agent is going in circles;
-  - :meth:`TurnHook.on_store` before a turn's text is stored (e.g. redacted).
+  - :meth:`TurnHook.on_store` before a turn's text is stored (e.g. redacted); for a
+    user turn this is the moment it is committed (``on_user_turn`` may have seen a
+    speculative turn the user then went on with).
 
 A hook that changes or flags what is said records it with :meth:`TurnInfo.mark`; the
 engine sends each mark to the client (``SafetyOut``) and stores it with the turn.

@@ -162,7 +162,10 @@ class Responder:
         return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language, marks)
 
     async def _flush_marks(self, exchange: Exchange) -> None:
-        """Tell the client what the hooks did in ``exchange`` since the last time."""
+        """Tell the client what the hooks did in ``exchange`` since the last time (not
+        before a speculative exchange is committed: the user may still go on)."""
+        if exchange.commit is not None and not exchange.commit.is_set():
+            return
         while exchange.safety_sent < len(exchange.safety):
             mark = exchange.safety[exchange.safety_sent]
             exchange.safety_sent += 1

@@ -4,6 +4,7 @@ as the agent's ``loop_detection`` settings say (steer the LLM, say a line, or en
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 
@@ -25,10 +26,11 @@ class LoopHook(TurnHook):
         self._detector = LoopDetector(settings)
         self._steer = False
         """A loop was found: the next LLM call gets :data:`STEER_NOTE`."""
+        self._trial: tuple[str, LoopDetector] | None = None
+        """The detector with the latest user turn counted, until that turn is stored."""
 
     def _act(self, turn: TurnInfo, finding: LoopFinding, role: Role) -> Answer | None:
         """Record the finding and what is done about it; the line to say, if any."""
-        self._detector.reset_after(finding)
         action = self.settings.action
         done = {"steer": "steered", "say": "said", "end": "ended"}[action]
         turn.mark("loop", done, finding.detail, role=role)  # type: ignore[arg-type]
@@ -40,10 +42,20 @@ class LoopHook(TurnHook):
         return Answer(line, end="loop_detected" if action == "end" else None)
 
     async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
-        finding = self._detector.user_turn(text)
+        # The turn may be speculative (the user may go on): it is counted on a copy of
+        # the detector, which becomes the detector once the turn is stored (committed).
+        trial = copy.deepcopy(self._detector)
+        self._trial = (turn.turn_id, trial)
+        finding = trial.user_turn(text)
         if finding is None:
             return ALLOW
+        trial.reset_after(finding)
         return self._act(turn, finding, "user") or ALLOW
+
+    async def on_store(self, turn: TurnInfo, role: Role, text: str) -> str:
+        if role == "user" and self._trial is not None and self._trial[0] == turn.turn_id:
+            self._detector, self._trial = self._trial[1], None
+        return text
 
     async def on_context(self, turn: TurnInfo, messages: list[ChatMessage]) -> list[ChatMessage]:
         if not self._steer:
@@ -57,4 +69,7 @@ class LoopHook(TurnHook):
     ) -> Answer | None:
         calls = [(c.name, c.arguments) for c in tool_calls]
         finding = self._detector.agent_turn(text, calls)
-        return None if finding is None else self._act(turn, finding, "agent")
+        if finding is None:
+            return None
+        self._detector.reset_after(finding)
+        return self._act(turn, finding, "agent")

@@ -10,7 +10,7 @@ from typing import Any
 
 from parley.core.agent import AgentLayer
 from parley.core.events import SafetyOut, SessionEnded, TextIn
-from parley.core.hooks import TurnHook
+from parley.core.hooks import Allow, Answer, TurnHook, TurnInfo
 from parley.safety.judge import CriteriaJudge
 from parley.safety.loop_hook import LoopHook
 from parley.safety.loops import STEER_NOTE, LoopSettings
@@ -153,3 +153,17 @@ async def test_the_agent_repeating_itself_with_action_end_says_goodbye_and_ends(
     assert h.finals("agent")[-1] == "Let's stop here."
     assert [e.reason for e in h.of(SessionEnded)] == ["loop_detected"]
     assert marks(h) == [("agent", "loop", "ended", "agent_repeats x2")]
+
+
+async def test_a_speculative_user_turn_the_user_went_on_with_is_not_counted() -> None:
+    hook = LoopHook(LoopSettings(user_repeats=2, action="say", line="We said that."))
+
+    def turn(n: int) -> TurnInfo:
+        return TurnInfo("ses_x", "agt_x", f"turn_{n}")
+
+    said = "I want to cancel my order"
+    assert isinstance(await hook.on_user_turn(turn(1), said), Allow)  # speculative...
+    assert isinstance(await hook.on_user_turn(turn(2), said + " number five"), Allow)
+    await hook.on_store(turn(2), "user", said + " number five")  # ...only this one counts
+    again = await hook.on_user_turn(turn(3), said + " number five")
+    assert again == Answer("We said that.")
