@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     turns: dict[str, list[dict[str, Any]]] = {c: [] for c in args.configs}
     with target(args) as tgt:
         agents = make_agents(tgt.url, tgt.key, args.configs, args.judge)
+        asyncio.run(converse(tgt.url, tgt.key, "agt_demo", args.utterances[:1]))  # warm-up
         for round_no in range(args.rounds):
             names = args.utterances[round_no:] + args.utterances[:round_no]
             for config in args.configs:
@@ -203,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt(hook.get('p50'), 1):>9} {fmt(hook.get('p95'), 1):>9} "
             f"{s['fillers']:>4}/{s['turns']:<3} {s['false_positives']:>7}"
         )
-    write_results(args.out, "safety", report, plot(report))
+        per_turn = [fmt(t["client_voice_to_voice_ms"]) for t in report["turns"][config]]
+        print(f"  per turn: {' '.join(per_turn)}")
+    write_results(args.out, "safety", report, plot)
     return 0
 
 

@@ -288,7 +288,10 @@ def _build_analyzer() -> AnalyzerEngine:
     engine = SpacyNlpEngine(
         models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
         ner_model_configuration=NerModelConfiguration(
-            labels_to_ignore=["ORGANIZATION", "NRP", "CARDINAL", "MONEY", "QUANTITY"]
+            labels_to_ignore=[
+                *("ORGANIZATION", "NRP", "CARDINAL", "MONEY", "QUANTITY", "ORDINAL"),
+                *("PERCENT", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"),
+            ]
         ),
     )
     engine.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio annotates it as None
