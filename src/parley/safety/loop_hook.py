@@ -8,7 +8,7 @@ import copy
 import logging
 from collections.abc import Sequence
 
-from parley.core.events import Role
+from parley.core.events import Role, SafetyAction
 from parley.core.hooks import ALLOW, Answer, TurnHook, TurnInfo, UserTurnDecision
 from parley.providers.llm.base import ChatMessage, ToolCall
 from parley.safety.loops import STEER_NOTE, LoopDetector, LoopFinding, LoopSettings
@@ -32,8 +32,8 @@ class LoopHook(TurnHook):
     def _act(self, turn: TurnInfo, finding: LoopFinding, role: Role) -> Answer | None:
         """Record the finding and what is done about it; the line to say, if any."""
         action = self.settings.action
-        done = {"steer": "steered", "say": "said", "end": "ended"}[action]
-        turn.mark("loop", done, finding.detail, role=role)  # type: ignore[arg-type]
+        done: dict[str, SafetyAction] = {"steer": "steered", "say": "said", "end": "ended"}
+        turn.mark("loop", done[action], finding.detail, role=role)
         log.info("loop detected", extra={"signal": finding.signal, "action": action})
         if action == "steer":
             self._steer = True

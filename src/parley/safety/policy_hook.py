@@ -18,8 +18,9 @@ import itertools
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Literal
 
-from parley.core.events import Role
+from parley.core.events import Role, SafetyAction, SafetyKind
 from parley.core.hooks import (
     ALLOW,
     Answer,
@@ -98,11 +99,11 @@ class PolicyHook(TurnHook):
 
     # ------------------------------------------------------------ personal data
 
-    def _pii(self, text: str, style: str = "tag") -> Awaitable[Redaction]:
+    def _pii(self, text: str, style: Literal["tag", "spoken"] = "tag") -> Awaitable[Redaction]:
         """Redact ``text`` in a worker thread (results are cached by the detector)."""
         assert self.policy.pii is not None
         detector, entities = self.policy.pii, self._entities
-        return asyncio.to_thread(detector.redact, text, entities, style)  # type: ignore[arg-type]
+        return asyncio.to_thread(detector.redact, text, entities, style)
 
     def on_speculative_transcript(self, turn: TurnInfo, text: str) -> None:
         if self._entities and text not in self._early:
@@ -114,8 +115,10 @@ class PolicyHook(TurnHook):
 
     # ------------------------------------------------------------ user turns
 
-    def _mark(self, turn: TurnInfo, kind: str, action: str, detail: str, role: Role) -> None:
-        turn.mark(kind, action, detail, policy_id=self.policy.policy_id, role=role)  # type: ignore[arg-type]
+    def _mark(
+        self, turn: TurnInfo, kind: SafetyKind, action: SafetyAction, detail: str, role: Role
+    ) -> None:
+        turn.mark(kind, action, detail, policy_id=self.policy.policy_id, role=role)
 
     async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
         self._last_user = text
@@ -151,14 +154,19 @@ class PolicyHook(TurnHook):
         criteria = {c.name: c for c in self.policy.body.criteria}
         blocking = [name for name in verdict.violated if criteria[name].action == "block"]
         for name in verdict.violated:
-            action = "blocked" if name in blocking else "flagged"
+            action: SafetyAction = "blocked" if name in blocking else "flagged"
             self._mark(turn, "criterion", action, name, role)
         if blocking:
             return self.policy.fallback(blocking[0])
         if verdict.error is not None:
             blocked = self.policy.body.on_judge_error == "block"
-            action = "blocked" if blocked else "flagged"
-            self._mark(turn, "criterion", action, f"judge error: {verdict.error}", role)
+            self._mark(
+                turn,
+                "criterion",
+                "blocked" if blocked else "flagged",
+                f"judge error: {verdict.error}",
+                role,
+            )
             log.warning("content judge failed", extra={"error": verdict.error})
             return self.policy.fallback() if blocked else None
         return None
