@@ -9,12 +9,16 @@ from parley.core.agent import AgentLayer
 from parley.core.events import (
     AgentTurnEnd,
     AudioOut,
+    Citation,
+    CitationsOut,
     MetricsOut,
     SafetyOut,
+    ServerToolOut,
     SessionEnded,
     TextIn,
     ToolCallOut,
     TranscriptOut,
+    TransferOut,
 )
 from parley.core.hooks import (
     Allow,
@@ -23,10 +27,12 @@ from parley.core.hooks import (
     Hold,
     Replace,
     Rewrite,
+    ToolOutcome,
+    TurnInfo,
     UserTurnDecision,
     UserTurnVerdict,
 )
-from parley.providers.llm.base import ToolCall, ToolSpec
+from parley.providers.llm.base import ChatMessage, ToolCall, ToolSpec
 from parley.testing.fakes import ScriptedHook, ScriptedLLM, ScriptedSTT, ScriptedToolRunner
 
 from .test_session import LOUD, QUIET, Harness
@@ -290,4 +296,67 @@ async def test_without_hooks_metrics_have_no_hook_entries() -> None:
     (metrics,) = h.of(MetricsOut)
     assert not [k for k in metrics.latency_ms if k.startswith("hook:")]
     assert [t.text for t in h.of(TranscriptOut) if t.final][-1] == "It is noon. Enjoy lunch."
+    await h.session.close("client")
+
+
+async def test_slow_server_tool_has_the_agent_say_a_filler_then_the_answer() -> None:
+    gate = asyncio.Event()
+    runner = ScriptedToolRunner({"get_weather": {"temp_c": 21}}, gate=gate, filler="One moment.")
+    llm = ScriptedLLM(ToolCall("call_1", "get_weather", {}), "It is 21 degrees.")
+    h = Harness(ScriptedSTT(), llm, tools=(WEATHER,), layer=AgentLayer(tools=runner))
+    await h.session.start()
+    await h.session.handle(TextIn("weather?"))
+    await h.wait(2.0)
+    assert h.finals("agent")[-1] == "One moment.", "the silent tool turn is covered"
+    gate.set()
+    await h.wait(4.0)
+    assert h.finals("agent")[-1] == "It is 21 degrees."
+    (done,) = h.of(ServerToolOut)
+    assert (done.name, done.status) == ("get_weather", "ok")
+    await h.session.close("client")
+
+
+async def test_fast_server_tool_needs_no_filler() -> None:
+    runner = ScriptedToolRunner({"get_weather": {"temp_c": 21}}, filler="One moment.")
+    llm = ScriptedLLM(ToolCall("call_1", "get_weather", {}), "It is 21 degrees.")
+    h = Harness(ScriptedSTT(), llm, tools=(WEATHER,), layer=AgentLayer(tools=runner))
+    await h.session.start()
+    await h.session.handle(TextIn("weather?"))
+    await h.wait(4.0)
+    assert "One moment." not in h.finals("agent")
+    await h.session.close("client")
+
+
+async def test_tool_outcome_with_a_line_says_it_and_ends_the_session() -> None:
+    transfer = TransferOut("", "Billing", "+15550100")
+    goodbye = ToolOutcome({"ok": True}, say="Goodbye!", end="agent_ended", transfer=transfer)
+    runner = ScriptedToolRunner({"end_call": goodbye})
+    llm = ScriptedLLM(ToolCall("call_1", "end_call", {}), "never asked")
+    end_call = ToolSpec("end_call", "Hang up", {"type": "object"})
+    h = Harness(ScriptedSTT(), llm, tools=(end_call,), layer=AgentLayer(tools=runner))
+    await h.session.start()
+    await h.session.handle(TextIn("bye"))
+    await h.wait(4.0)
+    assert h.finals("agent")[-1] == "Goodbye!"
+    assert h.of(TransferOut) == [transfer]
+    assert [e.reason for e in h.of(SessionEnded)] == ["agent_ended"]
+    assert len(h.llm.requests) == 1, "the line is said without asking the LLM again"
+
+
+class _CitingHook(ScriptedHook):
+    async def on_context(self, turn: TurnInfo, messages: list[ChatMessage]) -> list[ChatMessage]:
+        turn.cite([Citation(7, "doc_1", "kb_1", "FAQ", "Returns", 0.03)])
+        turn.stages["retrieval"] = 12.5
+        return messages
+
+
+async def test_citations_go_to_the_client_and_storage_and_the_stage_to_metrics() -> None:
+    h = await _harness(_CitingHook("kb"))
+    await h.session.handle(TextIn("how do returns work"))
+    await h.wait(3.0)
+    (cited,) = h.of(CitationsOut)
+    assert [c.chunk_id for c in cited.citations] == [7]
+    (agent,) = [r for r in h.recorder.turns if r.role == "agent"]
+    assert agent.citations == cited.citations
+    assert h.of(MetricsOut)[0].latency_ms["retrieval"] == 12.5
     await h.session.close("client")

@@ -32,6 +32,8 @@ EndReason = Literal[
     "error",
     "policy_violation",
     "loop_detected",
+    "agent_ended",
+    "transferred",
 ]
 SafetyKind = Literal["blocked_term", "pii", "criterion", "loop"]
 SafetyAction = Literal["replaced", "redacted", "blocked", "flagged", "steered", "said", "ended"]
@@ -284,6 +286,59 @@ class SafetyOut:
 
 
 @dataclass(frozen=True, slots=True)
+class Citation:
+    """A knowledge-base passage an agent turn was grounded in."""
+
+    chunk_id: int
+    document_id: str
+    knowledge_base_id: str
+    title: str
+    heading: str
+    score: float
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored and sent form."""
+        return {
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "knowledge_base_id": self.knowledge_base_id,
+            "title": self.title,
+            "heading": self.heading,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CitationsOut:
+    """The passages agent turn ``turn_id`` was given to answer from."""
+
+    turn_id: str
+    citations: tuple[Citation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerToolOut:
+    """The server ran tool call ``call_id`` of turn ``turn_id``: ``ok`` or ``error``
+    (the result itself went to the LLM), in ``duration_ms``."""
+
+    turn_id: str
+    call_id: str
+    name: str
+    status: Literal["ok", "error"]
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOut:
+    """The agent hands the caller to ``phone_number`` (``destination`` names it); on
+    calls the server cannot redirect itself, the client does it."""
+
+    turn_id: str
+    destination: str
+    phone_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class ControlAck:
     """A control command was carried out."""
 
@@ -326,6 +381,9 @@ ServerEvent = (
     | ToolCallOut
     | MetricsOut
     | SafetyOut
+    | CitationsOut
+    | ServerToolOut
+    | TransferOut
     | ControlAck
     | Pong
     | ErrorOut

@@ -21,6 +21,7 @@ from parley.core.events import (
     AgentTurnEnd,
     AgentTurnStart,
     AgentTurnStatus,
+    Citation,
     ErrorOut,
     Interruption,
     SafetyOut,
@@ -74,6 +75,8 @@ class Exchange:
     """What content safety did in this exchange (both roles), in order."""
     safety_sent: int = 0
     """How many of :attr:`safety` the client has been told about."""
+    citations: list[Citation] = field(default_factory=list)
+    """The knowledge-base passages the hooks gave the LLM in this exchange."""
 
     @property
     def pending_user_turn(self) -> bool:

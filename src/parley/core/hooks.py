@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parley.core.clock import Clock
-from parley.core.events import EndReason, Role, SafetyAction, SafetyKind, SafetyOut
+from parley.core.events import (
+    Citation,
+    EndReason,
+    Role,
+    SafetyAction,
+    SafetyKind,
+    SafetyOut,
+    TransferOut,
+)
 from parley.providers.llm.base import ChatMessage, ToolCall
 
 
@@ -50,6 +58,10 @@ class TurnInfo:
     language: str = "en"
     marks: list[SafetyOut] = field(default_factory=list)
     """What the hooks did about this turn so far (see :meth:`mark`)."""
+    citations: list[Citation] = field(default_factory=list)
+    """The knowledge-base passages the hooks gave the LLM (see :meth:`cite`)."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Extra stage timings (ms) a hook reports for the turn's metrics, e.g. ``retrieval``."""
 
     def mark(
         self,
@@ -62,6 +74,11 @@ class TurnInfo:
     ) -> None:
         """Record that a hook changed or flagged ``role``'s words in this turn."""
         self.marks.append(SafetyOut(self.turn_id, kind, action, detail, policy_id, role))
+
+    def cite(self, citations: Sequence[Citation]) -> None:
+        """Record that the LLM is given these passages for this turn's reply (they are
+        sent to the client and stored with the agent turn)."""
+        self.citations[:] = citations
 
 
 # ---------------------------------------------------------------- decisions
@@ -181,6 +198,17 @@ class TurnHook:
 # ---------------------------------------------------------------- running them
 
 
+async def still_running(clock: Clock, pending: asyncio.Future[Any], after_ms: float) -> bool:
+    """Wait until ``pending`` is done or ``after_ms`` passed on ``clock``; True if it is
+    not done."""
+    timer = asyncio.ensure_future(clock.sleep(after_ms / 1e3))
+    try:
+        await asyncio.wait({pending, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+    return not pending.done()
+
+
 @dataclass(frozen=True, slots=True)
 class Filler:
     """Say this while the user turn is held."""
@@ -276,13 +304,7 @@ class HookChain:
         return messages
 
     async def _slow(self, pending: asyncio.Future[Any], after_ms: float) -> bool:
-        """Wait until ``pending`` is done or ``after_ms`` passed; True if it is not done."""
-        timer = asyncio.ensure_future(self.clock.sleep(after_ms / 1e3))
-        try:
-            await asyncio.wait({pending, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-        return not pending.done()
+        return await still_running(self.clock, pending, after_ms)
 
     async def clause(
         self, turn: TurnInfo, clause: str, timings: Timings, interim: Interim | None = None
@@ -328,18 +350,42 @@ class HookChain:
 # ---------------------------------------------------------------- tools
 
 
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """What a server-run tool call gave: ``output`` (JSON) for the LLM, ``ok`` False if
+    it is an error the LLM should talk about. With ``say`` the agent says that line
+    instead of asking the LLM again, then ends the session with ``end`` if set;
+    ``transfer`` is sent to the client first."""
+
+    output: Any
+    ok: bool = True
+    say: str | None = None
+    end: EndReason | None = None
+    transfer: TransferOut | None = None
+    after: Callable[[], Awaitable[None]] | None = None
+    """Awaited once ``say`` has been heard, before the session ends (e.g. redirecting a
+    phone call)."""
+
+
 class ToolRunner:
     """Decides who runs a tool call: the server (:meth:`run`) or the client (it gets a
     ``tool_call`` event and answers with ``tool_result``). This base hands every call to
     the client."""
 
+    filler_after_ms: float = 700.0
+    """A server-run call still running after this long has the agent say :meth:`filler`
+    (if the turn that made the call said nothing)."""
+
     def runs_on_server(self, name: str) -> bool:
         """True if the server runs tool ``name`` itself."""
         return False
 
-    async def run(self, call: ToolCall, turn: TurnInfo) -> Any:
-        """Run ``call`` and return its JSON result (an error the LLM can talk about is a
-        result too, e.g. ``{"error": "..."}``)."""
+    def filler(self, name: str) -> str | None:
+        """What the agent says while tool ``name`` runs long (None: nothing)."""
+        return None
+
+    async def run(self, call: ToolCall, turn: TurnInfo) -> ToolOutcome:
+        """Run ``call``. Errors the LLM can talk about are outcomes too (``ok=False``)."""
         raise NotImplementedError(f"tool {call.name!r} is run by the client")
 
 

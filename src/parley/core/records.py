@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from parley.core.events import Role, SafetyOut
+from parley.core.events import Citation, Role, SafetyOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,5 @@ class TurnRecord:
     """Agent turns: the functions called at the end of the turn."""
     safety: tuple[SafetyOut, ...] = ()
     """What content safety did about this turn's words."""
+    citations: tuple[Citation, ...] = ()
+    """Agent turns: the knowledge-base passages the reply was given."""

@@ -14,17 +14,19 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from parley.core.agent import AgentConfig, AgentLayer, EngineConfig, SessionModels
 from parley.core.clock import Clock
 from parley.core.context import ConversationContext
 from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
 from parley.core.events import (
+    CitationsOut,
     EndReason,
     MetricsOut,
     Role,
     ServerEvent,
+    ServerToolOut,
     ToolCallOut,
     TranscriptOut,
     UserTurnDropped,
@@ -35,8 +37,10 @@ from parley.core.hooks import (
     Filler,
     HookChain,
     Interim,
+    ToolOutcome,
     TurnInfo,
     UserTurnOutcome,
+    still_running,
 )
 from parley.core.metrics import TurnTimeline
 from parley.core.records import TurnRecord
@@ -64,8 +68,9 @@ class SessionHost(Protocol):
         """End the session."""
         ...
 
-    async def tool_result(self, call_id: str, output: Any) -> None:
-        """A server-run tool's result: into the conversation, then the agent goes on."""
+    async def tool_result(self, call_id: str, output: Any, *, respond: bool = True) -> None:
+        """A server-run tool's result: into the conversation, then (with ``respond``)
+        the agent goes on."""
         ...
 
     def background(self, work: Awaitable[Any], name: str) -> None:
@@ -158,8 +163,12 @@ class Responder:
 
     def info(self, turn_id: str, exchange: Exchange | None = None) -> TurnInfo:
         """Which turn the hooks are asked about (their marks go to ``exchange``)."""
-        marks = exchange.safety if exchange is not None else []
-        return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language, marks)
+        if exchange is None:
+            return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language)
+        return TurnInfo(
+            self._session_id, self.agent.agent_id, turn_id, self.agent.language,
+            exchange.safety, exchange.citations, exchange.timeline.hooks,
+        )  # fmt: skip
 
     async def _flush_marks(self, exchange: Exchange) -> None:
         """Tell the client what the hooks did in ``exchange`` since the last time (not
@@ -178,11 +187,13 @@ class Responder:
             text = await self._hooks.store(self.info(exchange.turn_id), role, text)
         marks = tuple(m for m in exchange.safety if m.role == role)
         started = fields.pop("started", None) or self._wallclock()
+        cited = tuple(exchange.citations) if role == "agent" else ()
         return TurnRecord(
-            exchange.turn_id, role, text, started, self._wallclock(), safety=marks, **fields
-        )
+            exchange.turn_id, role, text, started, self._wallclock(), safety=marks,
+            citations=cited, **fields,
+        )  # fmt: skip
 
-    def say(self, say: Say) -> None:
+    def say(self, say: Say) -> Exchange:
         """Speak a fixed line (greeting, idle check-in, goodbye) as an agent turn."""
         exchange = Exchange(self._host.new_turn_id(), TurnTimeline())
 
@@ -193,6 +204,7 @@ class Responder:
                 await self._host.close(say.then_end)
 
         self._exchanges.start(exchange, speak())
+        return exchange
 
     async def answer_speech(self, exchange: Exchange, stt: Awaitable[Transcript]) -> None:
         text = (await stt).text
@@ -406,6 +418,8 @@ class Responder:
         started = exchange.started_at or self._wallclock()
         exchange.timeline.turn_end = self._clock.now()
         latency = exchange.timeline.latency_ms()
+        if exchange.citations:
+            await self._emit(CitationsOut(turn_id, tuple(exchange.citations)))
         if text or not calls:
             await self._emit(TranscriptOut("agent", text, True, turn_id))
         if measured:
@@ -444,18 +458,56 @@ class Responder:
         if not self._tools.runs_on_server(call.name):
             await self._emit(ToolCallOut(call.call_id, call.name, call.arguments, exchange.turn_id))
             return
+        silent = not exchange.speaker or not exchange.speaker.spoken()
+        self._host.background(self._run_tool(exchange, call, silent), f"parley-tool-{call.call_id}")
 
-        async def run() -> None:
-            try:
-                output = await self._tools.run(call, self.info(exchange.turn_id))
-            except Exception as exc:
-                log.exception("tool failed", extra=self._extra(exchange.turn_id))
-                output = {"error": f"the tool {call.name} failed: {type(exc).__name__}"}
-            if exchange.task is not None:
-                await asyncio.wait([exchange.task])
-            await self._host.tool_result(call.call_id, output)
+    async def _run_tool(self, exchange: Exchange, call: ToolCall, silent: bool) -> None:
+        """Run a server-side tool call; if it runs long and the turn that made it said
+        nothing, the agent says the runner's filler meanwhile. Then the result goes into
+        the conversation and the agent goes on (or says the tool's line and ends)."""
+        started = self._clock.now()
+        running = asyncio.ensure_future(self._tools.run(call, self.info(exchange.turn_id)))
+        filler = None
+        try:
+            line = self._tools.filler(call.name)
+            slow = await still_running(self._clock, running, self._tools.filler_after_ms)
+            if slow and line and silent:
+                if exchange.task is not None:
+                    await asyncio.wait([exchange.task])
+                filler = self.say(Say(line))
+            outcome = await running
+        except Exception as exc:
+            log.exception("tool failed", extra=self._extra(exchange.turn_id))
+            text = f"the tool {call.name} failed: {type(exc).__name__}"
+            outcome = ToolOutcome({"error": text}, ok=False)
+        finally:
+            running.cancel()
+        took = round((self._clock.now() - started) * 1000.0, 1)
+        status: Literal["ok", "error"] = "ok" if outcome.ok else "error"
+        await self._emit(ServerToolOut(exchange.turn_id, call.call_id, call.name, status, took))
+        for task in (exchange.task, filler.task if filler else None):
+            if task is not None:
+                await asyncio.wait([task])
+        await self._tool_done(call, outcome)
 
-        self._host.background(run(), f"parley-tool-{call.call_id}")
+    async def _tool_done(self, call: ToolCall, outcome: ToolOutcome) -> None:
+        """A server-run call's result goes into the conversation; the agent goes on, or
+        says the tool's line (then runs its ``after`` and ends the session if asked)."""
+        if outcome.transfer is not None:
+            await self._emit(outcome.transfer)
+        if outcome.say is None:
+            await self._host.tool_result(call.call_id, outcome.output)
+            return
+        await self._host.tool_result(call.call_id, outcome.output, respond=False)
+        if outcome.after is None:
+            self.say(Say(outcome.say, then_end=outcome.end))
+            return
+        said = self.say(Say(outcome.say))
+        if said.task is not None:
+            await asyncio.wait([said.task])
+        await outcome.after()
+        if outcome.end is not None:
+            await self._host.close(outcome.end)
 
 
 async def _one(text: str) -> AsyncIterator[str]:

@@ -368,9 +368,10 @@ class VoiceSession:
         exchange.instructions, exchange.tool_choice = instructions, tool_choice
         self.exchanges.start(exchange, self.responder.reply(exchange))
 
-    async def tool_result(self, call_id: str, output: Any) -> None:
-        """A server-run tool's result: into the conversation, then the agent goes on."""
-        await self._on_tool_result(call_id, output, respond=True)
+    async def tool_result(self, call_id: str, output: Any, *, respond: bool = True) -> None:
+        """A server-run tool's result: into the conversation, then (with ``respond``)
+        the agent goes on."""
+        await self._on_tool_result(call_id, output, respond=respond)
 
     async def _on_tool_result(self, call_id: str, output: Any, *, respond: bool) -> None:
         accepted = self.ledger.accept(call_id, output)

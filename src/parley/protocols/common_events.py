@@ -8,14 +8,17 @@ from typing import Any
 
 from parley.core.events import (
     AgentTurnStart,
+    CitationsOut,
     ControlAck,
     Interruption,
     MetricsOut,
     Pong,
     SafetyOut,
     ServerEvent,
+    ServerToolOut,
     TextIn,
     ToolCallOut,
+    TransferOut,
     UserTurnDropped,
 )
 from parley.errors import ValidationError
@@ -51,6 +54,23 @@ def common_event(event: ServerEvent) -> tuple[str, dict[str, Any]] | None:
             return "metrics", {"turn_id": event.turn_id, "latency_ms": event.latency_ms}
         case SafetyOut():
             return "safety", {"turn_id": event.turn_id, **event.as_json()}
+        case CitationsOut():
+            citations = [c.as_json() for c in event.citations]
+            return "citations", {"turn_id": event.turn_id, "citations": citations}
+        case ServerToolOut():
+            return "tool_run", {
+                "turn_id": event.turn_id,
+                "call_id": event.call_id,
+                "name": event.name,
+                "status": event.status,
+                "duration_ms": event.duration_ms,
+            }
+        case TransferOut():
+            return "transfer", {
+                "turn_id": event.turn_id,
+                "destination": event.destination,
+                "phone_number": event.phone_number,
+            }
         case ControlAck():
             return "control_ack", {"action": event.action, "status": event.status}
         case Pong():

@@ -17,6 +17,7 @@ from parley.core.hooks import (
     Allow,
     Answer,
     ClauseDecision,
+    ToolOutcome,
     ToolRunner,
     TurnHook,
     TurnInfo,
@@ -232,19 +233,30 @@ class ScriptedHook(TurnHook):
 
 class ScriptedToolRunner(ToolRunner):
     """Runs the tools named in ``outputs`` on the server, returning the scripted output
-    (an exception instance is raised instead); other tools go to the client."""
+    (a :class:`ToolOutcome` as it is, an exception instance is raised instead) once
+    ``gate`` is set (if given), with ``filler`` said if that takes long; other tools go to
+    the client."""
 
-    def __init__(self, outputs: dict[str, Any]) -> None:
-        self.outputs = outputs
+    def __init__(
+        self,
+        outputs: dict[str, Any],
+        *,
+        gate: asyncio.Event | None = None,
+        filler: str | None = None,
+    ) -> None:
+        self.outputs, self.gate, self._filler = outputs, gate, filler
         self.calls: list[ToolCall] = []
 
     def runs_on_server(self, name: str) -> bool:
         return name in self.outputs
 
-    async def run(self, call: ToolCall, turn: TurnInfo) -> Any:
+    def filler(self, name: str) -> str | None:
+        return self._filler
+
+    async def run(self, call: ToolCall, turn: TurnInfo) -> ToolOutcome:
         self.calls.append(call)
-        await asyncio.sleep(0)
+        await (self.gate.wait() if self.gate else asyncio.sleep(0))
         output = self.outputs[call.name]
         if isinstance(output, Exception):
             raise output
-        return output
+        return output if isinstance(output, ToolOutcome) else ToolOutcome(output)
