@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+from parley.knowledge.ingest import MAX_DOCUMENT_BYTES
 from parley.server.body_limit import ROUTE_LIMITS, BodyLimitMiddleware, declared_length
 from parley.server.json_body import JsonBodyCheckMiddleware, json_problem
 from parley.server.speech import MAX_SPEECH_BODY_BYTES, MAX_UPLOAD_BYTES
@@ -141,7 +142,13 @@ def test_route_limits() -> None:
     assert app.limit("/socket.io/") is None  # engine.io limits its own bodies
     assert app.limit("/socket.iox") == 1 << 20
     assert app.limit("/v1/audio/speech") == MAX_SPEECH_BODY_BYTES
-    assert set(ROUTE_LIMITS) == {"/v1/audio/transcriptions", "/v1/audio/speech", "/socket.io"}
+    assert app.limit("/v1/knowledge-bases/kb_1/documents") == MAX_DOCUMENT_BYTES + 64 * 1024
+    assert set(ROUTE_LIMITS) == {
+        "/v1/audio/transcriptions",
+        "/v1/audio/speech",
+        "/socket.io",
+        "/v1/knowledge-bases",
+    }
 
 
 def test_declared_length() -> None:

@@ -82,7 +82,8 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     with sqlite3.connect(path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"api_keys", "agents", "sessions", "turns", "policies", "alembic_version"} <= tables
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert {"knowledge_bases", "kb_documents", "kb_chunks", "kb_chunks_fts"} <= tables
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
         session_cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
         assert session_cols == {
             "id",
@@ -118,7 +119,7 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     finally:
         await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
 
 
 async def test_in_memory_sqlite_is_refused() -> None:

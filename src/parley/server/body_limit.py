@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parley.knowledge.ingest import MAX_DOCUMENT_BYTES
 from parley.server.errors import error_body
 from parley.server.socketio_agent import SOCKETIO_PATH
 from parley.server.speech import MAX_SPEECH_BODY_BYTES, MAX_UPLOAD_BYTES
@@ -23,14 +24,17 @@ from parley.server.speech import MAX_SPEECH_BODY_BYTES, MAX_UPLOAD_BYTES
 log = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/v1/audio/transcriptions"
+KNOWLEDGE_PATH = "/v1/knowledge-bases"
 ROUTE_LIMITS: Mapping[str, int | None] = {
     UPLOAD_PATH: MAX_UPLOAD_BYTES,
+    KNOWLEDGE_PATH: MAX_DOCUMENT_BYTES + 64 * 1024,
     "/v1/audio/speech": MAX_SPEECH_BODY_BYTES,
     SOCKETIO_PATH: None,
 }
 """Paths (and everything below them) with a limit of their own in place of the default:
 the speech routes' own limits (the routes check them too; the transcription upload's
-counts the whole multipart body), and none for Socket.IO, whose engine reads at most its
+counts the whole multipart body), a knowledge-base document's (its form around it),
+and none for Socket.IO, whose engine reads at most its
 ``max_http_buffer_size`` of a body."""
 
 

@@ -142,3 +142,18 @@ class AgentRepository:
                 .values(status="deleted", updated_at=utcnow())
             )
             return rowcount(result) > 0
+
+    async def signing_secret(
+        self, agent_id: str, fresh: str, *, rotate: bool = False
+    ) -> str | None:
+        """The secret that signs the agent's webhook calls: ``fresh`` becomes it if it has
+        none yet (or with ``rotate``). ``None`` if the agent is unknown or deleted. Kept
+        out of :class:`AgentRecord`: only the webhook signer and the rotate endpoint see
+        it."""
+        async with self._db.session() as s, s.begin():
+            row = await s.get(AgentRow, agent_id)
+            if row is None or row.status == "deleted":
+                return None
+            if row.signing_secret is None or rotate:
+                row.signing_secret = fresh
+            return row.signing_secret

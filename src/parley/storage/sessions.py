@@ -58,6 +58,7 @@ class StoredTurn:
     latency_ms: dict[str, float | None]
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     safety: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _session_record(row: SessionRow) -> SessionRecord:
@@ -159,6 +160,7 @@ class SessionRepository:
             latency_ms=dict(turn.latency_ms),
             tool_calls=[call.as_json() for call in turn.tool_calls],
             safety=[mark.as_json() for mark in turn.safety],
+            citations=[c.as_json() for c in turn.citations],
         )
         missing = NotFoundError(f"session {session_id!r} not found", param="session_id")
         await insert(self._db, row, missing)

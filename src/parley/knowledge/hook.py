@@ -1,0 +1,101 @@
+"""Grounding each reply in the agent's knowledge bases, as a turn hook.
+
+Retrieval starts on the speculative transcript during the end-of-turn silence, so by
+the time the turn ends the passages are usually there; before the LLM call the best
+ones go into the context with their sources, and the turn cites them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from parley.core.hooks import TurnHook, TurnInfo
+from parley.knowledge.retrieval import Found, Passage, Retriever
+from parley.providers.llm.base import ChatMessage
+
+log = logging.getLogger(__name__)
+
+MIN_SIMILARITY = 0.80
+"""A passage the full-text search did not find goes into the context only if its
+cosine similarity to the question is at least this (e5 similarities of unrelated
+text sit around 0.70-0.78)."""
+
+GROUNDING = (
+    "Answer from these passages of the knowledge base when they are relevant; say you "
+    "do not know rather than guess. Sources:\n{passages}"
+)
+
+
+def grounding(passages: Sequence[Passage]) -> str:
+    """The system note that gives the LLM ``passages`` with their sources."""
+    lines = []
+    for i, p in enumerate(passages, 1):
+        source = f"{p.title} > {p.heading}" if p.heading else p.title
+        lines.append(f"[{i}] ({source}) {' '.join(p.text.split())}")
+    return GROUNDING.format(passages="\n".join(lines))
+
+
+def relevant(found: Found, k: int) -> list[Passage]:
+    """The passages worth giving the LLM: found by words, or close in meaning."""
+    keep = [p for p in found.passages if p.text_match or p.similarity >= MIN_SIMILARITY]
+    return keep[:k]
+
+
+class KnowledgeHook(TurnHook):
+    """Retrieves passages of ``kb_ids`` for each user turn and adds them to the context."""
+
+    name = "retrieval"
+
+    def __init__(self, retriever: Retriever, kb_ids: Sequence[str], k: int = 3) -> None:
+        self._retriever, self._kb_ids, self._k = retriever, tuple(kb_ids), k
+        self._early: dict[str, asyncio.Task[Found]] = {}
+        """Searches started on speculative transcripts, by text (at most a few)."""
+
+    def _search(self, text: str) -> asyncio.Task[Found]:
+        task = self._early.get(text)
+        if task is None:
+            task = asyncio.create_task(self._retriever.search(self._kb_ids, text, self._k * 2))
+            self._early[text] = task
+            while len(self._early) > 4:
+                old = next(iter(self._early))
+                self._early.pop(old).cancel()
+        return task
+
+    def on_speculative_transcript(self, turn: TurnInfo, text: str) -> None:
+        self._search(text)
+
+    async def on_context(self, turn: TurnInfo, messages: list[ChatMessage]) -> list[ChatMessage]:
+        question = _last_user(messages)
+        if question is None:
+            return messages
+        try:
+            found = await self._search(question)
+        except Exception:
+            log.exception("retrieval failed; answering without the knowledge base")
+            self._early.pop(question, None)
+            return messages
+        turn.stages["retrieval"] = found.took_ms
+        passages = relevant(found, self._k)
+        turn.cite([p.citation() for p in passages])
+        if not passages:
+            return messages
+        note: ChatMessage = {"role": "system", "content": grounding(passages)}
+        return [*messages[:-1], note, messages[-1]]
+
+    def close(self) -> None:
+        """Cancel searches still running."""
+        for task in self._early.values():
+            task.cancel()
+        self._early.clear()
+
+
+def _last_user(messages: Sequence[ChatMessage]) -> str | None:
+    """The text of the last message if it is the user's."""
+    if not messages:
+        return None
+    last: dict[str, Any] = dict(messages[-1])
+    content = last.get("content")
+    return content if last.get("role") == "user" and isinstance(content, str) else None
