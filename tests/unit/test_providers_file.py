@@ -73,7 +73,8 @@ def test_file_providers_join_the_built_in_ones(
             "line 5 ([stt.x]): speed: Extra inputs are not permitted",
         ),
         ("[llm.x]\ntype = 'magic'\n", "line 1 ([llm.x]): type: Input tag 'magic'"),
-        ("[search.x]\ntype = 'brave'\n", "line 1 ([search]): unknown kind 'search'"),
+        ("[vision.x]\ntype = 'magic'\n", "line 1 ([vision]): unknown kind 'vision'"),
+        ("[search.x]\ntype = 'magic'\n", "line 2 ([search.x]): type: unknown search type 'magic'"),
         (
             "[llm.x]\ntype='openai'\nbase_url='http://h/v1'\nmodel='m'\napi_key_env='NOPE_9'\n",
             "line 5 ([llm.x]): api_key_env: the environment variable NOPE_9 is not set",

@@ -33,6 +33,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from parley.config import Settings, environment_secret
+from parley.providers.search import SearchSettings, search_providers
 
 Kind = Literal["stt", "llm", "tts"]
 KINDS: tuple[Kind, ...] = ("stt", "llm", "tts")
@@ -127,6 +128,8 @@ class Catalog:
     loaders: dict[str, Loader] = field(default_factory=dict)
     infos: dict[str, ProviderInfo] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    search: dict[str, SearchSettings] = field(default_factory=dict)
+    """Web search providers (``[search.<name>]``), see :mod:`parley.providers.search`."""
 
 
 def _shown_url(url: str) -> str:
@@ -188,8 +191,12 @@ def read_catalog(path: Path, make_loader: Callable[[str, Any, str | None], Loade
     for kind, tables in data.items():
         if kind == "defaults":
             continue
+        if kind == "search":
+            catalog.search = _read_search(where, tables)
+            continue
         if kind not in KINDS:
-            raise where.error(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}", kind)
+            kinds = ", ".join((*KINDS, "search"))
+            raise where.error(f"unknown kind {kind!r}; kinds: {kinds}", kind)
         if not isinstance(tables, dict):
             raise where.error("expected tables such as [llm.my-model]", kind)
         for name, raw in tables.items():
@@ -234,6 +241,21 @@ def _add(
     else:
         info = ProviderInfo(spec, kind, entry.type, entry.path.name)
     catalog.infos[spec] = info
+
+
+def _read_search(where: _Locator, tables: Any) -> dict[str, SearchSettings]:
+    """The ``[search.<name>]`` tables."""
+    if not isinstance(tables, dict):
+        raise where.error("expected tables such as [search.default]", "search")
+    try:
+        return search_providers(tables)
+    except ValueError as exc:
+        path, _, message = str(exc).partition(": ")
+        parts = path.split(".")  # search, name, key...
+        name = parts[1] if len(parts) > 1 else None
+        key = parts[2] if len(parts) > 2 else None
+        shown = f"{'.'.join(parts[2:])}: {message}" if key else message
+        raise where.error(shown, "search", name, key) from None
 
 
 def _read_defaults(catalog: Catalog, where: _Locator, raw: Any) -> None:

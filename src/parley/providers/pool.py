@@ -32,6 +32,7 @@ from parley.providers.catalog import (
 from parley.providers.llm.base import LanguageModel
 from parley.providers.llm.qwen_weights import qwen_path
 from parley.providers.remote import Endpoint, reachable
+from parley.providers.search import SearchSettings, WebSearch, make_web_search
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
 from parley.providers.vad.base import VADFactory
@@ -124,8 +125,12 @@ class ProviderPool:
         loaders: dict[str, Loader] | None = None,
         defaults: dict[str, str] | None = None,
         infos: dict[str, ProviderInfo] | None = None,
+        search: dict[str, SearchSettings] | None = None,
     ) -> None:
         self._settings = settings
+        self.search = dict(search or {})
+        """Web search providers of the providers file, by name."""
+        self._web: dict[str, WebSearch] = {}
         self._loaders = dict(BUILT_IN if loaders is None else loaders)
         self.defaults = dict(DEFAULTS if defaults is None else defaults)
         self._infos = {
@@ -160,7 +165,15 @@ class ProviderPool:
                     f"providers file {settings.providers_file} ([defaults]): {kind}: "
                     f"unknown provider {spec!r}; known: {known}"
                 )
-        return cls(settings, loaders, defaults, catalog.infos)
+        return cls(settings, loaders, defaults, catalog.infos, catalog.search)
+
+    def web_search(self, name: str = "default") -> WebSearch | None:
+        """The client of search provider ``name`` (made once), or None if there is none."""
+        if name not in self.search:
+            return None
+        if name not in self._web:
+            self._web[name] = make_web_search(name, self.search[name])
+        return self._web[name]
 
     def infos(self) -> list[ProviderInfo]:
         """What may be shown of every provider, by name."""
