@@ -136,6 +136,11 @@ class TwilioSettings(BaseModel):
         None,
         description="Twilio auth token; when set, X-Twilio-Signature is checked on webhooks",
     )
+    account_sid: str | None = Field(
+        None,
+        description="Twilio account SID; with auth_token, the transfer_call tool redirects "
+        "calls through Twilio's REST API",
+    )
     stream_token_ttl_s: int = Field(
         60, ge=5, le=3600, description="life of the token the TwiML hands to the media stream"
     )
@@ -159,6 +164,11 @@ class Settings(BaseSettings):
         "agt_demo",
         description="agent whose settings ad-hoc sessions start from (Socket.IO without "
         "agent_id, OpenAI Realtime without a model that names an agent)",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="let server-side fetches (document URLs, webhooks) reach loopback, "
+        "private and link-local addresses (only on a trusted network)",
     )
     metrics_public: bool = Field(
         False, description="serve /metrics without an admin API key (for a private network)"

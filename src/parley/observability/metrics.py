@@ -130,6 +130,50 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.documents = Counter(
+            "parley_knowledge_documents",
+            "Knowledge-base documents, by event (added_upload, added_text, added_url, "
+            "ready, failed)",
+            ["event"],
+            registry=r,
+        )
+        self.retrievals = Histogram(
+            "parley_retrieval_seconds",
+            "Knowledge-base searches, by where (turn: grounding a reply, query: the REST "
+            "query endpoint, tool: the knowledge_search tool)",
+            ["where"],
+            buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.3, 1.0),
+            registry=r,
+        )
+        self.tool_calls = Counter(
+            "parley_tool_calls",
+            "Tool calls the server ran, by type (webhook, end_call, transfer_call, "
+            "knowledge_search, web_search) and outcome (ok, timeout, http_error, not_json, "
+            "too_large, refused, connection, config, bad_arguments, search_failed, failed)",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.tool_seconds = Histogram(
+            "parley_tool_seconds",
+            "Duration of tool calls the server ran",
+            ["type"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.7, 1.0, 2.0, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+
+    def tool_call(self, kind: str, outcome: str, seconds: float) -> None:
+        """A server-run tool call of ``kind`` ended with ``outcome`` after ``seconds``."""
+        self.tool_calls.labels(kind, outcome).inc()
+        self.tool_seconds.labels(kind).observe(seconds)
+
+    def document(self, event: str) -> None:
+        """A knowledge-base document was added (``added_<source>``) or ingested."""
+        self.documents.labels(event).inc()
+
+    def retrieval(self, seconds: float, where: str) -> None:
+        """A knowledge-base search took ``seconds``."""
+        self.retrievals.labels(where).observe(seconds)
+
     def provider_call(self, provider: str, outcome: str, seconds: float) -> None:
         """A call to a remote provider ended with ``outcome`` after ``seconds``."""
         self.provider_calls.labels(provider, outcome).inc()
@@ -152,6 +196,8 @@ class ServerMetrics:
                 for key, value in latency.items():
                     if key.startswith("hook:") and value is not None:
                         self.hooks.labels(key[5:]).observe(value / 1000.0)
+                if (searched := latency.get("retrieval")) is not None:
+                    self.retrieval(searched / 1000.0, "turn")
             case SafetyOut(kind=kind, action=action):
                 self.safety.labels(kind, action).inc()
             case TranscriptOut(role=role, final=True):

@@ -8,7 +8,6 @@ model :class:`Agent`. Storage, the Python client and the dashboard cannot import
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,15 +20,14 @@ from parley.safety.loops import LoopSettings
 from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.state import ServerState
 from parley.server.validation import (
-    MAX_METADATA_BYTES,
     METADATA_SCHEMA,
     NoBool,
     NoNull,
-    check_json_schema,
     check_metadata,
 )
 from parley.single_line import ONE_LINE, SingleLine
 from parley.storage import AgentRecord, AgentStatus
+from parley.tools.definitions import AnyTool, ToolDefinition, repeated_names
 
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 VadThreshold = Annotated[float, Field(ge=0.05, le=0.95), NoBool]
@@ -42,30 +40,6 @@ SystemPrompt = Annotated[str, Field(min_length=1, max_length=20_000)]
 FirstMessage = Annotated[str, Field(min_length=1, max_length=2000)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 MaxTurns = Annotated[int, Field(ge=1, le=1000), NoBool]
-
-
-class Tool(BaseModel):
-    """A function the agent may call: a name, what it does, and its JSON-Schema parameters."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["function"] = "function"
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
-    description: Annotated[str, Field(min_length=1, max_length=1024)]
-    parameters: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}},
-        description="JSON Schema of the arguments; its type must be 'object'",
-    )
-
-    @field_validator("parameters")
-    @classmethod
-    def _schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if value.get("type") != "object":
-            raise ValueError("parameters.type must be 'object'")
-        check_json_schema(value, "parameters")
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
-            raise ValueError(f"parameters is larger than {MAX_METADATA_BYTES} bytes")
-        return value
 
 
 def _provider(kind: str, what: str) -> Any:
@@ -148,7 +122,11 @@ AGENT_FIELDS: dict[str, AgentField] = {
     ),
     "language": AgentField(str, Language, "en"),
     "tools": AgentField(
-        list[dict[str, Any]], Annotated[list[Tool], Field(max_length=64)], factory=list
+        list[dict[str, Any]],
+        Annotated[list[ToolDefinition], Field(max_length=64)],
+        factory=list,
+        description="client tools (the client runs them), webhooks the server calls, and "
+        "built-ins: end_call, transfer_call, knowledge_search (docs/tools.md)",
     ),
     "max_turns": AgentField(
         int, MaxTurns, 50, description="user turns; after the reply to the last, a goodbye"
@@ -170,7 +148,12 @@ AGENT_FIELDS: dict[str, AgentField] = {
     "knowledge_base_ids": AgentField(
         list[str], Annotated[list[Id], Field(max_length=20)], factory=list
     ),
-    "web_search": AgentField(bool, StrictBool, False),
+    "web_search": AgentField(
+        bool,
+        StrictBool,
+        False,
+        description="give the LLM a web_search tool (needs [search.default] in the providers file)",
+    ),
     "vad_threshold": _turn(float, VadThreshold, "speech probability"),
     "end_of_turn_silence_ms": _turn(int, EndOfTurnSilence, "silence that ends a user turn"),
     "interrupt_threshold": _turn(
@@ -223,11 +206,10 @@ def _derived(role: Role) -> Callable[[type[Model]], type[Model]]:
     return derive
 
 
-def _check_tools(value: list[Tool] | None) -> list[Tool] | None:
+def _check_tools(value: list[AnyTool] | None) -> list[AnyTool] | None:
     if value is None:
         return None
-    names = [t.name for t in value]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = repeated_names(value)
     if duplicates:
         raise ValueError(f"tool names must be unique; repeated: {duplicates}")
     return value

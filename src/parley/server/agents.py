@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from parley.errors import NotFoundError, ValidationError
+from parley.server.agent_checks import check_agent_layer
 from parley.server.agent_fields import (
     NOT_NULL,
     TURN_SETTINGS,
@@ -20,10 +21,10 @@ from parley.server.agent_fields import (
 )
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
-from parley.server.policies import check_policy_id
 from parley.server.state import ServerState
 from parley.single_line import SingleLine
 from parley.storage import AgentRecord
+from parley.tools.signing import new_secret
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -108,7 +109,7 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 async def _create(body: AgentCreate, state: ServerState) -> Agent:
     values = body.model_dump()
     check_providers(state, values["provider_overrides"])
-    await check_policy_id(state, values["content_policy_id"])
+    await check_agent_layer(state, values)
     await check_voice(state, values["voice_id"], values["provider_overrides"])
     turn = {name: values.pop(name) for name in TURN_SETTINGS}
     settings = {name: value for name, value in turn.items() if value is not None}
@@ -164,8 +165,9 @@ async def update_agent(
             raise ValidationError(f"{name}: may not be null", param=name)
     if "provider_overrides" in changes:
         check_providers(state, changes["provider_overrides"])
-    if "content_policy_id" in changes:
-        await check_policy_id(state, changes["content_policy_id"])
+    await check_agent_layer(
+        state, changes, {"tools": current.tools, "web_search": current.web_search}
+    )
     if "voice_id" in changes or (changes.get("provider_overrides") or {}).get("tts"):
         overrides = changes.get("provider_overrides", current.provider_overrides)
         await check_voice(state, changes.get("voice_id", current.voice_id), overrides)
@@ -184,6 +186,23 @@ async def update_agent(
     if record is None:
         raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
     return Agent.of(record, state)
+
+
+class SigningSecret(BaseModel):
+    """The secret that signs the agent's webhook calls (header ``Parley-Signature``)."""
+
+    agent_id: str
+    signing_secret: str
+
+
+@router.post("/{agent_id}/signing-secret", response_model=SigningSecret, responses=_AGENT_ERRORS)
+async def rotate_signing_secret(agent_id: SingleLine, state: State, _key: ApiKey) -> SigningSecret:
+    """Make a new signing secret for the agent's webhook calls and return it (the only
+    time it is shown; calls already running keep signing with the old one)."""
+    secret = await state.agents.signing_secret(agent_id, new_secret(), rotate=True)
+    if secret is None:
+        raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
+    return SigningSecret(agent_id=agent_id, signing_secret=secret)
 
 
 @router.delete("/{agent_id}", response_model=AgentDeleted, responses=_AGENT_ERRORS)

@@ -22,6 +22,7 @@ from parley.providers.remote import CALL_OBSERVERS
 from parley.server import (
     agents,
     keys,
+    knowledge,
     policies,
     providers_api,
     realtime,
@@ -81,6 +82,9 @@ def create_app(
         left = await state.sessions.end_all_active("error")
         if left:
             log.warning("closed sessions left active by an earlier run", extra={"count": left})
+        stopped = await state.ingestor.interrupted()
+        if stopped:
+            log.warning("documents left processing by an earlier run", extra={"count": stopped})
         loader = None if state.models_ready.is_set() else asyncio.create_task(_load_models(state))
         try:
             yield
@@ -89,6 +93,8 @@ def create_app(
                 await live.session.close("error")
             for task in list(state.tasks):
                 task.cancel()
+            await state.ingestor.close()
+            await state.close_http()
             if loader is not None:
                 loader.cancel()
             if providers is None:
@@ -133,6 +139,7 @@ def create_app(
 
     app.include_router(agents.router)
     app.include_router(policies.router)
+    app.include_router(knowledge.router)
     app.include_router(sessions.router)
     app.include_router(voices.router)
     app.include_router(keys.router)

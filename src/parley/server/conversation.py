@@ -89,7 +89,9 @@ class LiveConversation:
         if agent.settings.get("record_audio", state.settings.turns.record_audio):
             self.recorder = SessionRecorder(self.clock.now())
         if config is None:
-            config = agent_config(agent, state, first_message=record.initial_message)
+            config = agent_config(
+                agent, state, first_message=record.initial_message, session=record
+            )
         self.session = VoiceSession(
             conversation_id=record.id,
             agent=config,

@@ -169,7 +169,7 @@ async def realtime(ws: WebSocket) -> None:
         # OpenAI Realtime has no server greeting, and the agent speaks only when asked
         # to (check-ins after silence only with turn_detection.idle_timeout_ms).
         config = dataclasses.replace(
-            agent_config(agent, state), first_message=None, idle_timeout_ms=0.0
+            agent_config(agent, state, session=record), first_message=None, idle_timeout_ms=0.0
         )
         live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
     except ParleyError as exc:

@@ -4,14 +4,28 @@ unset."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from parley.audio.pcm import FRAME_MS
 from parley.core.agent import AgentConfig, EngineConfig
 from parley.core.turns import TurnConfig
+from parley.errors import SessionError, ValidationError
 from parley.providers.llm.base import ToolSpec
 from parley.server.state import ServerState
-from parley.storage import AgentRecord
+from parley.storage import AgentRecord, SessionRecord
+from parley.tools.definitions import (
+    WEB_SEARCH_TOOL,
+    AnyTool,
+    ToolDefinition,
+    tool_spec,
+    variable_sources,
+)
+from parley.tools.variables import MissingVariables, check_filled, fill, session_variables
+
+_TOOLS: TypeAdapter[list[AnyTool]] = TypeAdapter(list[ToolDefinition])
 
 
 def agent_config(
@@ -20,11 +34,14 @@ def agent_config(
     *,
     first_message: str | None = None,
     overrides: dict[str, float] | None = None,
+    session: SessionRecord | None = None,
 ) -> AgentConfig:
     """Engine view of a stored agent; turn settings it does not set come from the server.
 
     ``first_message`` (a session's ``initial_message``) replaces the agent's own;
-    ``overrides`` (per conversation) win over the agent's turn settings.
+    ``overrides`` (per conversation) win over the agent's turn settings. The
+    ``{{variables}}`` of the system prompt and first message are filled from
+    ``session`` (a missing one is a ``SessionError``; without a session, left as they are).
     """
     d = state.settings.turns
     s = {**record.settings, **(overrides or {})}
@@ -32,11 +49,19 @@ def agent_config(
     def pick(name: str) -> float:
         return float(s.get(name, getattr(d, name)))
 
+    prompt, first = record.system_prompt, first_message or record.first_message
+    if session is not None:
+        values = session_values(record, session.id, session.metadata)
+        try:
+            prompt = fill(prompt, values, where="system_prompt")
+            first = None if first is None else fill(first, values, where="first_message")
+        except MissingVariables as exc:
+            raise SessionError(str(exc)) from None
     return AgentConfig(
         agent_id=record.id,
-        system_prompt=record.system_prompt,
+        system_prompt=prompt,
         voice_id=record.voice_id,
-        first_message=first_message or record.first_message,
+        first_message=first,
         language=record.language,
         max_turns=record.max_turns,
         turns=TurnConfig(
@@ -48,24 +73,46 @@ def agent_config(
         ),
         idle_timeout_ms=pick("idle_timeout_ms"),
         idle_prompts=int(pick("idle_prompts")),
-        tools=tool_specs(record.tools),
+        tools=tool_specs(record),
     )
 
 
-def tool_specs(tools: list[dict[str, Any]] | None) -> tuple[ToolSpec, ...]:
-    """The engine's tool specs from an agent's stored ``tools`` (OpenAI function form)."""
-    specs = []
-    for tool in tools or []:
-        fn = tool.get("function", tool)
-        if isinstance(fn, dict) and fn.get("name"):
-            specs.append(
-                ToolSpec(
-                    name=str(fn["name"]),
-                    description=str(fn.get("description") or ""),
-                    parameters=dict(fn.get("parameters") or {"type": "object"}),
-                )
-            )
-    return tuple(specs)
+def tool_definitions(tools: list[dict[str, Any]] | None) -> list[AnyTool]:
+    """An agent's stored ``tools`` as definitions (legacy ``function`` tools are client
+    tools)."""
+    return _TOOLS.validate_python(tools or [])
+
+
+def tool_specs(record: AgentRecord) -> tuple[ToolSpec, ...]:
+    """What the LLM is told about the agent's tools (never URLs, headers or numbers)."""
+    specs = [tool_spec(d) for d in tool_definitions(record.tools)]
+    return (*specs, WEB_SEARCH_TOOL) if record.web_search else tuple(specs)
+
+
+def session_values(agent: AgentRecord, session_id: str, metadata: dict[str, Any]) -> dict[str, str]:
+    """The values of a session's ``{{variables}}``: its metadata and the built-ins
+    (``session_id``, ``agent_id``, ``now``, ``caller_number`` on phone calls)."""
+    caller = metadata.get("from") if "call_sid" in metadata else None
+    return session_variables(
+        metadata, session_id=session_id, agent_id=agent.id, now=datetime.now(UTC),
+        caller_number=caller if isinstance(caller, str) else None,
+    )  # fmt: skip
+
+
+def check_variables(
+    agent: AgentRecord, metadata: dict[str, Any], first_message: str | None = None
+) -> None:
+    """Every ``{{variable}}`` of the agent's texts and webhooks must have a value in a
+    session with ``metadata`` (422 ``validation_error`` naming each missing one)."""
+    texts = {
+        "system_prompt": agent.system_prompt,
+        "first_message": first_message or agent.first_message,
+        **variable_sources(tool_definitions(agent.tools)),
+    }
+    try:
+        check_filled(texts, session_values(agent, "ses_new", metadata))
+    except MissingVariables as exc:
+        raise ValidationError(str(exc), param="metadata") from None
 
 
 def engine_config(record: AgentRecord, state: ServerState) -> EngineConfig:

@@ -18,6 +18,7 @@ from parley.errors import AuthorizationError, NotFoundError, SessionError
 from parley.server.agents import live_agent
 from parley.server.auth import AnyKey, ApiKey, State
 from parley.server.errors import error_responses
+from parley.server.session_config import check_variables
 from parley.server.state import ServerState
 from parley.server.validation import METADATA_SCHEMA, NoBool, check_metadata
 from parley.single_line import SingleLine
@@ -105,6 +106,17 @@ class SafetyMark(BaseModel):
     role: Literal["user", "agent"] = "agent"
 
 
+class CitedPassage(BaseModel):
+    """A knowledge-base passage an agent turn was given to answer from."""
+
+    chunk_id: int
+    document_id: str
+    knowledge_base_id: str
+    title: str
+    heading: str
+    score: float
+
+
 class Turn(BaseModel):
     """One finished turn, with its latency metrics in milliseconds."""
 
@@ -117,6 +129,7 @@ class Turn(BaseModel):
     latency_ms: dict[str, float | None]
     tool_calls: list[ToolCallMade] = []
     safety: list[SafetyMark] = []
+    citations: list[CitedPassage] = []
 
     @classmethod
     def of(cls, turn: StoredTurn) -> Turn:
@@ -131,6 +144,7 @@ class Turn(BaseModel):
             latency_ms=turn.latency_ms,
             tool_calls=[ToolCallMade.model_validate(c) for c in turn.tool_calls],
             safety=[SafetyMark.model_validate(m) for m in turn.safety],
+            citations=[CitedPassage.model_validate(c) for c in turn.citations],
         )
 
 
@@ -189,6 +203,7 @@ async def create_token_session(
             f"agent {agent_id!r} is {agent.status} and takes no new conversations",
             param="agent_id",
         )
+    check_variables(agent, metadata, initial_message)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = await state.sessions.create(
         agent.id,

@@ -335,6 +335,7 @@ class SocketIOAgentServer:
                 self.state,
                 first_message=record.initial_message,
                 overrides=request.turn_overrides(),
+                session=record,
             )
             if request.ad_hoc:
                 config = _ad_hoc(config, request, voice)

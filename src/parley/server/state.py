@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
+
 from parley.config import Settings
 from parley.core.agent import AgentLayer, SessionModels
 from parley.core.events import EndReason, ServerEvent
 from parley.core.session import VoiceSession
 from parley.errors import ModelsNotReadyError
+from parley.knowledge.embedding import Embedder, shared_embedder
+from parley.knowledge.ingest import Ingestor
+from parley.knowledge.retrieval import Retriever
 from parley.observability.metrics import ServerMetrics
 from parley.providers.pool import ProviderPool
 from parley.safety.pii import PiiDetector
@@ -29,6 +34,7 @@ from parley.storage import (
     SessionRecord,
     SessionRepository,
 )
+from parley.storage.knowledge import KnowledgeRepository
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +150,25 @@ class ServerState:
     penalties: PenaltyBox = field(init=False)
     """Clients refused for a while after breaking the limits."""
     policies: PolicyRepository = field(init=False)
+    knowledge: KnowledgeRepository = field(init=False)
+    embedder: Embedder = field(init=False)
+    """Embeds passages and questions for knowledge bases (loaded on first use)."""
+    retriever: Retriever = field(init=False)
+    ingestor: Ingestor = field(init=False)
+    _http: httpx.AsyncClient | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     """Work left running by ended sessions (e.g. redacting a recording)."""
 
     def __post_init__(self) -> None:
         self.policies = PolicyRepository(self.db)
         self.metrics = ServerMetrics(lambda: len(self.live))
+        self.knowledge = KnowledgeRepository(self.db)
+        self.embedder = shared_embedder()
+        self.retriever = Retriever(self.knowledge, self.embedder)
+        self.ingestor = Ingestor(
+            self.knowledge, self.embedder,
+            allow_private_urls=self.settings.allow_private_urls, counted=self.metrics.document,
+        )  # fmt: skip
         self.penalties = PenaltyBox(self.settings.limits.violation_cooldown_s)
 
     def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -158,6 +177,19 @@ class ServerState:
         task = asyncio.create_task(work, name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client of server-side calls to users' URLs (webhooks), made on first
+        use: no proxies from the environment, no redirects followed."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        return self._http
+
+    async def close_http(self) -> None:
+        """Close the HTTP client (at shutdown)."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def ready_providers(self) -> ProviderPool:
         """The providers, once the defaults are loaded (503 ``ModelsNotReadyError`` before)."""

@@ -16,8 +16,6 @@ from parley.single_line import line_problem
 
 MAX_METADATA_BYTES = 16_384
 METADATA_SCHEMA: dict[str, Any] = {"maxProperties": 50, "propertyNames": {"maxLength": 64}}
-_JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
-_MAX_SCHEMA_DEPTH = 16
 
 
 def _not_bool(value: Any) -> Any:
@@ -47,39 +45,6 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if len(json.dumps(value)) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
     return value
-
-
-def check_json_schema(schema: Any, path: str, depth: int = 0) -> None:
-    """A structural check of a JSON Schema: known types, properties, required, items."""
-    if not isinstance(schema, dict):
-        raise ValueError(f"{path} must be a JSON Schema object")
-    if depth > _MAX_SCHEMA_DEPTH:
-        raise ValueError(f"{path} is nested more than {_MAX_SCHEMA_DEPTH} levels deep")
-    kind = schema.get("type")
-    if kind is not None:
-        kinds = kind if isinstance(kind, list) else [kind]
-        bad = [k for k in kinds if not isinstance(k, str) or k not in _JSON_TYPES]
-        if bad or not kinds:
-            raise ValueError(f"{path}.type must be one of {sorted(_JSON_TYPES)}")
-    if "description" in schema and not isinstance(schema["description"], str):
-        raise ValueError(f"{path}.description must be a string")
-    properties = schema.get("properties")
-    if properties is not None:
-        if not isinstance(properties, dict):
-            raise ValueError(f"{path}.properties must be an object")
-        for name, sub in properties.items():
-            check_json_schema(sub, f"{path}.properties.{name}", depth + 1)
-    required = schema.get("required")
-    if required is not None:
-        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-            raise ValueError(f"{path}.required must be a list of property names")
-        missing = [r for r in required if properties is None or r not in properties]
-        if missing:
-            raise ValueError(f"{path}.required names undefined properties: {missing}")
-    if "items" in schema:
-        check_json_schema(schema["items"], f"{path}.items", depth + 1)
-    if "enum" in schema and (not isinstance(schema["enum"], list) or not schema["enum"]):
-        raise ValueError(f"{path}.enum must be a non-empty list")
 
 
 class NonFinite:

@@ -74,8 +74,9 @@ async def conversation(ws: WebSocket) -> None:
             peer=peer,
         )
         config = agent_config(
-            agent, state, first_message=record.initial_message, overrides=overrides
-        )
+            agent, state, first_message=record.initial_message, overrides=overrides,
+            session=record,
+        )  # fmt: skip
         live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
