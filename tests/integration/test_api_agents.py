@@ -25,6 +25,9 @@ LOOKUP = {
     },
 }
 
+CLIENT_LOOKUP = {**LOOKUP, "type": "client"}
+"""What the API returns: ``function`` is the legacy name of a client tool."""
+
 
 @pytest.fixture
 def admin(server: Server) -> Iterator[ParleyClient]:
@@ -40,6 +43,7 @@ def http(server: Server) -> Iterator[httpx.Client]:
 
 def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
     policy = admin.create_policy(name="Strict", blocked_terms=["competitorco"])
+    faq, terms = (admin.create_knowledge_base(name)["id"] for name in ("FAQ", "Terms"))
     full = admin.create_agent(
         name="Orders",
         system_prompt=SYSTEM_PROMPT,
@@ -50,8 +54,7 @@ def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
         max_turns=7,
         content_policy_id=policy["id"],
         loop_detection={"user_repeats": 4, "action": "say"},
-        knowledge_base_ids=["kb_faq", "kb_faq", "kb_terms"],
-        web_search=True,
+        knowledge_base_ids=[faq, faq, terms],
         vad_threshold=0.6,
         end_of_turn_silence_ms=800,
         interrupt_threshold=9,
@@ -62,9 +65,9 @@ def test_create_with_every_field_and_defaults(admin: ParleyClient) -> None:
     )
     assert full["id"].startswith("agt_") and len(full["id"]) == 28
     assert full["status"] == "active" and full["language"] == "en-US"
-    assert full["tools"] == [LOOKUP] and full["max_turns"] == 7
-    assert full["knowledge_base_ids"] == ["kb_faq", "kb_terms"]  # duplicates dropped
-    assert full["web_search"] is True and full["content_policy_id"] == policy["id"]
+    assert full["tools"] == [CLIENT_LOOKUP] and full["max_turns"] == 7
+    assert full["knowledge_base_ids"] == [faq, terms]  # duplicates dropped
+    assert full["web_search"] is False and full["content_policy_id"] == policy["id"]
     assert full["settings"] == {
         "vad_threshold": 0.6,
         "end_of_turn_silence_ms": 800,
@@ -113,7 +116,7 @@ def test_update_changes_only_what_is_given(admin: ParleyClient) -> None:
         metadata={"v": 2},
     )
     assert updated["name"] == "After" and updated["system_prompt"] == SYSTEM_PROMPT
-    assert updated["first_message"] is None and updated["tools"] == [LOOKUP]
+    assert updated["first_message"] is None and updated["tools"] == [CLIENT_LOOKUP]
     assert updated["settings"] == {"end_of_turn_silence_ms": 900}
     assert updated["vad_threshold"] == 0.5 and updated["metadata"] == {"v": 2}
     assert updated["updated_at"] > agent["updated_at"]

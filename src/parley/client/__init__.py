@@ -10,9 +10,10 @@ Used by the ``parley`` command and by the tests::
 
     result = asyncio.run(call("http://127.0.0.1:8000", key, "agt_demo", [read_wav("q.wav")]))
 
-Modules: :mod:`.types` (what the API answers), :mod:`.endpoints` (its requests),
-:mod:`.rest` (the two REST clients), :mod:`.conversation` (a raw WebSocket conversation),
-:mod:`.microphone` (audio paced like a live microphone) and :mod:`.caller` (``call``).
+Modules: :mod:`.types` (what the API answers), :mod:`.endpoints` and :mod:`.knowledge`
+(its requests), :mod:`.rest` (the two REST clients), :mod:`.conversation` (a raw
+WebSocket conversation), :mod:`.microphone` (audio paced like a live microphone) and
+:mod:`.caller` (``call``).
 """
 
 from parley.client.caller import (
@@ -32,17 +33,27 @@ from parley.client.types import (
     ApiError,
     ApiKey,
     ApiKeyCreated,
+    Citation,
+    Document,
+    DocumentDeleted,
+    DocumentPage,
     KeyOptions,
+    KnowledgeBase,
+    KnowledgeBaseDeleted,
+    KnowledgeBasePage,
     Policy,
     PolicyDeleted,
     PolicyPage,
     Provider,
+    QueryHit,
+    QueryResult,
     RateLimit,
     SafetyMark,
     Session,
     SessionDetail,
     SessionOptions,
     SessionPage,
+    SigningSecret,
     ToolCallMade,
     Turn,
     Voice,
@@ -59,20 +70,30 @@ __all__ = [
     "AsyncParleyClient",
     "CallResult",
     "CallTurn",
+    "Citation",
     "Conversation",
+    "Document",
+    "DocumentDeleted",
+    "DocumentPage",
     "KeyOptions",
+    "KnowledgeBase",
+    "KnowledgeBaseDeleted",
+    "KnowledgeBasePage",
     "Microphone",
     "ParleyClient",
     "Policy",
     "PolicyDeleted",
     "PolicyPage",
     "Provider",
+    "QueryHit",
+    "QueryResult",
     "RateLimit",
     "SafetyMark",
     "Session",
     "SessionDetail",
     "SessionOptions",
     "SessionPage",
+    "SigningSecret",
     "ToolCallMade",
     "Turn",
     "Voice",

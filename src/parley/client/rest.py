@@ -1,35 +1,47 @@
 """The REST clients, :class:`ParleyClient` (blocking) and :class:`AsyncParleyClient`.
 
-Both offer the same methods; each one sends a request built in :mod:`.endpoints`.
+Both offer the same methods; each one sends a request built in :mod:`.endpoints` (or, for
+knowledge bases, :mod:`.knowledge`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from parley.client import endpoints
+from parley.client import endpoints, knowledge
 from parley.client.caller import CallResult, call
 from parley.client.conversation import Conversation
 from parley.client.endpoints import Endpoint
+from parley.client.knowledge import POLL_INTERVAL_S, WAIT_TIMEOUT_S, Form
 from parley.client.types import (
     Agent,
     AgentDeleted,
     AgentPage,
     ApiKey,
     ApiKeyCreated,
+    Document,
+    DocumentDeleted,
+    DocumentPage,
     KeyOptions,
+    KnowledgeBase,
+    KnowledgeBaseDeleted,
+    KnowledgeBasePage,
     Policy,
     PolicyDeleted,
     PolicyPage,
     Provider,
+    QueryResult,
     Session,
     SessionDetail,
     SessionOptions,
     SessionPage,
+    SigningSecret,
     Voice,
 )
 
@@ -69,9 +81,14 @@ class ParleyClient:
         """Close the HTTP connection pool."""
         self._http.close()
 
-    def _send(self, endpoint: Endpoint[T]) -> T:
+    def _send(self, endpoint: Endpoint[T], form: Form | None = None) -> T:
         response = self._http.request(
-            endpoint.method, endpoint.path, params=endpoint.params, json=endpoint.body
+            endpoint.method,
+            endpoint.path,
+            params=endpoint.params,
+            json=endpoint.body,
+            data=form.fields if form else None,
+            files=form.files if form else None,
         )
         return endpoint.result(response)
 
@@ -108,6 +125,11 @@ class ParleyClient:
         """``DELETE /v1/agents/{id}``: permanent; ends its live sessions."""
         return self._send(endpoints.delete_agent(agent_id))
 
+    def rotate_signing_secret(self, agent_id: str) -> SigningSecret:
+        """``POST /v1/agents/{id}/signing-secret``: a new secret for its webhook signatures,
+        shown only now."""
+        return self._send(knowledge.rotate_signing_secret(agent_id))
+
     # content policies
     def create_policy(self, **fields: Any) -> Policy:
         """``POST /v1/policies``."""
@@ -128,6 +150,83 @@ class ParleyClient:
     def delete_policy(self, policy_id: str) -> PolicyDeleted:
         """``DELETE /v1/policies/{id}`` (409 while an agent uses it)."""
         return self._send(endpoints.delete_policy(policy_id))
+
+    # knowledge bases
+    def create_knowledge_base(self, name: str, description: str | None = None) -> KnowledgeBase:
+        """``POST /v1/knowledge-bases``."""
+        return self._send(knowledge.create_knowledge_base(name, description))
+
+    def list_knowledge_bases(self, limit: int = 20, offset: int = 0) -> KnowledgeBasePage:
+        """``GET /v1/knowledge-bases``, newest first."""
+        return self._send(knowledge.list_knowledge_bases(limit, offset))
+
+    def get_knowledge_base(self, kb_id: str) -> KnowledgeBase:
+        """``GET /v1/knowledge-bases/{id}``."""
+        return self._send(knowledge.get_knowledge_base(kb_id))
+
+    def update_knowledge_base(
+        self, kb_id: str, *, name: str | None = None, description: str | None = None
+    ) -> KnowledgeBase:
+        """``PATCH /v1/knowledge-bases/{id}`` (fields left None keep their value)."""
+        return self._send(knowledge.update_knowledge_base(kb_id, name, description))
+
+    def delete_knowledge_base(self, kb_id: str) -> KnowledgeBaseDeleted:
+        """``DELETE /v1/knowledge-bases/{id}`` with its documents (409 while an agent uses
+        it)."""
+        return self._send(knowledge.delete_knowledge_base(kb_id))
+
+    def add_document(
+        self,
+        kb_id: str,
+        *,
+        text: str | None = None,
+        url: str | None = None,
+        file: str | os.PathLike[str] | bytes | None = None,
+        filename: str | None = None,
+        title: str | None = None,
+    ) -> Document:
+        """``POST /v1/knowledge-bases/{id}/documents``: exactly one of ``text`` (with a
+        ``title``), ``url`` (fetched by the server) or ``file`` (a path, or bytes with a
+        ``filename``: .txt, .md, .html, .pdf, .docx). Ingested in the background:
+        :meth:`wait_for_document` waits for it."""
+        endpoint, form = knowledge.add_document(
+            kb_id, text=text, url=url, file=file, filename=filename, title=title
+        )
+        return self._send(endpoint, form)
+
+    def list_documents(self, kb_id: str, limit: int = 20, offset: int = 0) -> DocumentPage:
+        """``GET /v1/knowledge-bases/{id}/documents``, newest first."""
+        return self._send(knowledge.list_documents(kb_id, limit, offset))
+
+    def get_document(self, kb_id: str, document_id: str) -> Document:
+        """``GET /v1/knowledge-bases/{id}/documents/{doc_id}``, with its ``status``."""
+        return self._send(knowledge.get_document(kb_id, document_id))
+
+    def delete_document(self, kb_id: str, document_id: str) -> DocumentDeleted:
+        """``DELETE /v1/knowledge-bases/{id}/documents/{doc_id}`` and its chunks."""
+        return self._send(knowledge.delete_document(kb_id, document_id))
+
+    def wait_for_document(
+        self,
+        kb_id: str,
+        document_id: str,
+        *,
+        timeout: float = WAIT_TIMEOUT_S,
+        interval: float = POLL_INTERVAL_S,
+    ) -> Document:
+        """The document once ingested: ``status`` ``ready``, or ``failed`` with ``error``
+        (returned, not raised). TimeoutError if still processing after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not knowledge.settled(doc := self.get_document(kb_id, document_id)):
+            if time.monotonic() >= deadline:
+                raise knowledge.still_processing(doc, timeout)
+            time.sleep(interval)
+        return doc
+
+    def query_knowledge_base(self, kb_id: str, query: str, k: int = 5) -> QueryResult:
+        """``POST /v1/knowledge-bases/{id}/query``: the ``k`` chunks retrieval finds, best
+        first, with their scores."""
+        return self._send(knowledge.query_knowledge_base(kb_id, query, k))
 
     # sessions
     def create_session(self, agent_id: str, **options: Unpack[SessionOptions]) -> Session:
@@ -212,9 +311,14 @@ class AsyncParleyClient:
         """Close the HTTP connection pool."""
         await self._http.aclose()
 
-    async def _send(self, endpoint: Endpoint[T]) -> T:
+    async def _send(self, endpoint: Endpoint[T], form: Form | None = None) -> T:
         response = await self._http.request(
-            endpoint.method, endpoint.path, params=endpoint.params, json=endpoint.body
+            endpoint.method,
+            endpoint.path,
+            params=endpoint.params,
+            json=endpoint.body,
+            data=form.fields if form else None,
+            files=form.files if form else None,
         )
         return endpoint.result(response)
 
@@ -251,6 +355,11 @@ class AsyncParleyClient:
         """``DELETE /v1/agents/{id}``: permanent; ends its live sessions."""
         return await self._send(endpoints.delete_agent(agent_id))
 
+    async def rotate_signing_secret(self, agent_id: str) -> SigningSecret:
+        """``POST /v1/agents/{id}/signing-secret``: a new secret for its webhook signatures,
+        shown only now."""
+        return await self._send(knowledge.rotate_signing_secret(agent_id))
+
     # content policies
     async def create_policy(self, **fields: Any) -> Policy:
         """``POST /v1/policies``."""
@@ -271,6 +380,91 @@ class AsyncParleyClient:
     async def delete_policy(self, policy_id: str) -> PolicyDeleted:
         """``DELETE /v1/policies/{id}`` (409 while an agent uses it)."""
         return await self._send(endpoints.delete_policy(policy_id))
+
+    # knowledge bases
+    async def create_knowledge_base(
+        self, name: str, description: str | None = None
+    ) -> KnowledgeBase:
+        """``POST /v1/knowledge-bases``."""
+        return await self._send(knowledge.create_knowledge_base(name, description))
+
+    async def list_knowledge_bases(self, limit: int = 20, offset: int = 0) -> KnowledgeBasePage:
+        """``GET /v1/knowledge-bases``, newest first."""
+        return await self._send(knowledge.list_knowledge_bases(limit, offset))
+
+    async def get_knowledge_base(self, kb_id: str) -> KnowledgeBase:
+        """``GET /v1/knowledge-bases/{id}``."""
+        return await self._send(knowledge.get_knowledge_base(kb_id))
+
+    async def update_knowledge_base(
+        self, kb_id: str, *, name: str | None = None, description: str | None = None
+    ) -> KnowledgeBase:
+        """``PATCH /v1/knowledge-bases/{id}`` (fields left None keep their value)."""
+        return await self._send(knowledge.update_knowledge_base(kb_id, name, description))
+
+    async def delete_knowledge_base(self, kb_id: str) -> KnowledgeBaseDeleted:
+        """``DELETE /v1/knowledge-bases/{id}`` with its documents (409 while an agent uses
+        it)."""
+        return await self._send(knowledge.delete_knowledge_base(kb_id))
+
+    async def add_document(
+        self,
+        kb_id: str,
+        *,
+        text: str | None = None,
+        url: str | None = None,
+        file: str | os.PathLike[str] | bytes | None = None,
+        filename: str | None = None,
+        title: str | None = None,
+    ) -> Document:
+        """``POST /v1/knowledge-bases/{id}/documents``: exactly one of ``text`` (with a
+        ``title``), ``url`` (fetched by the server) or ``file`` (a path, or bytes with a
+        ``filename``: .txt, .md, .html, .pdf, .docx). Ingested in the background:
+        :meth:`wait_for_document` waits for it."""
+        endpoint, form = await asyncio.to_thread(  # a path is read from disk
+            knowledge.add_document,
+            kb_id,
+            text=text,
+            url=url,
+            file=file,
+            filename=filename,
+            title=title,
+        )
+        return await self._send(endpoint, form)
+
+    async def list_documents(self, kb_id: str, limit: int = 20, offset: int = 0) -> DocumentPage:
+        """``GET /v1/knowledge-bases/{id}/documents``, newest first."""
+        return await self._send(knowledge.list_documents(kb_id, limit, offset))
+
+    async def get_document(self, kb_id: str, document_id: str) -> Document:
+        """``GET /v1/knowledge-bases/{id}/documents/{doc_id}``, with its ``status``."""
+        return await self._send(knowledge.get_document(kb_id, document_id))
+
+    async def delete_document(self, kb_id: str, document_id: str) -> DocumentDeleted:
+        """``DELETE /v1/knowledge-bases/{id}/documents/{doc_id}`` and its chunks."""
+        return await self._send(knowledge.delete_document(kb_id, document_id))
+
+    async def wait_for_document(
+        self,
+        kb_id: str,
+        document_id: str,
+        *,
+        timeout: float = WAIT_TIMEOUT_S,
+        interval: float = POLL_INTERVAL_S,
+    ) -> Document:
+        """The document once ingested: ``status`` ``ready``, or ``failed`` with ``error``
+        (returned, not raised). TimeoutError if still processing after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not knowledge.settled(doc := await self.get_document(kb_id, document_id)):
+            if time.monotonic() >= deadline:
+                raise knowledge.still_processing(doc, timeout)
+            await asyncio.sleep(interval)
+        return doc
+
+    async def query_knowledge_base(self, kb_id: str, query: str, k: int = 5) -> QueryResult:
+        """``POST /v1/knowledge-bases/{id}/query``: the ``k`` chunks retrieval finds, best
+        first, with their scores."""
+        return await self._send(knowledge.query_knowledge_base(kb_id, query, k))
 
     # sessions
     async def create_session(self, agent_id: str, **options: Unpack[SessionOptions]) -> Session:

@@ -134,6 +134,103 @@ class PolicyDeleted(TypedDict):
     deleted: bool
 
 
+class KnowledgeBase(TypedDict):
+    """A knowledge base and how much it holds (``GET /v1/knowledge-bases/{id}``)."""
+
+    id: str
+    object: Literal["knowledge_base"]
+    name: str
+    description: str
+    document_count: int
+    chunk_count: int
+    created_at: str
+    updated_at: str
+
+
+class KnowledgeBasePage(TypedDict):
+    """A page of knowledge bases."""
+
+    data: list[KnowledgeBase]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class KnowledgeBaseDeleted(TypedDict):
+    """The answer to ``DELETE /v1/knowledge-bases/{id}``."""
+
+    id: str
+    object: Literal["knowledge_base"]
+    deleted: bool
+
+
+class Document(TypedDict):
+    """A document of a knowledge base: ``processing`` until its chunks are stored
+    (``ready``) or ingestion failed (``failed``, ``error`` says why)."""
+
+    id: str
+    object: Literal["document"]
+    knowledge_base_id: str
+    title: str
+    source: Literal["upload", "text", "url"]
+    filename: str | None
+    url: str | None
+    content_type: str | None
+    size_bytes: int
+    status: Literal["processing", "ready", "failed"]
+    error: str | None
+    chunk_count: int
+    created_at: str
+    updated_at: str
+
+
+class DocumentPage(TypedDict):
+    """A page of a knowledge base's documents."""
+
+    data: list[Document]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class DocumentDeleted(TypedDict):
+    """The answer to ``DELETE /v1/knowledge-bases/{id}/documents/{doc_id}``."""
+
+    id: str
+    object: Literal["document"]
+    deleted: bool
+
+
+class QueryHit(TypedDict):
+    """A retrieved chunk: ``score`` is its fused reciprocal-rank score, ``similarity``
+    its cosine similarity to the query, ``text_match`` whether full-text search found it."""
+
+    chunk_id: int
+    document_id: str
+    title: str
+    heading: str
+    text: str
+    score: float
+    similarity: float
+    text_match: bool
+
+
+class QueryResult(TypedDict):
+    """What retrieval found for a query, best first, and how long it took."""
+
+    data: list[QueryHit]
+    took_ms: float
+
+
+class SigningSecret(TypedDict):
+    """An agent's new webhook signing secret (``whsec_...``), shown only in this answer."""
+
+    agent_id: str
+    signing_secret: str
+
+
 class Session(TypedDict):
     """A session; ``websocket_url`` only in the answer that created it."""
 
@@ -170,6 +267,18 @@ class SafetyMark(TypedDict):
     role: Literal["user", "agent"]
 
 
+class Citation(TypedDict):
+    """A knowledge-base passage an agent turn was given to answer from (on the turn and
+    in the ``citations`` event)."""
+
+    chunk_id: int
+    document_id: str
+    knowledge_base_id: str
+    title: str
+    heading: str
+    score: float
+
+
 class Turn(TypedDict):
     """A finished turn and its latency metrics (ms)."""
 
@@ -182,6 +291,7 @@ class Turn(TypedDict):
     latency_ms: dict[str, float | None]
     tool_calls: list[ToolCallMade]
     safety: list[SafetyMark]
+    citations: list[Citation]
 
 
 class SessionOptions(TypedDict, total=False):

@@ -95,6 +95,8 @@ class Suspended:
     tool_calls: tuple[ToolCall, ...] = ()
     safety: tuple[SafetyOut, ...] = ()
     """What content safety did in the turn (already sent to the client)."""
+    citations: tuple[Citation, ...] = ()
+    """The passages the turn was given (already sent to the client)."""
 
 
 SuspendedEnd = Callable[[Suspended, bool], Awaitable[None]]
@@ -222,7 +224,7 @@ class ExchangeLifecycle:
             started = exchange.started_at or self._now()
             self.suspended = Suspended(
                 exchange.turn_id, speaker, exchange.timeline, started,
-                tuple(exchange.tool_calls), tuple(exchange.safety),
+                tuple(exchange.tool_calls), tuple(exchange.safety), tuple(exchange.citations),
             )  # fmt: skip
             return b""
         if end_turn:

@@ -321,6 +321,7 @@ class Responder:
             return
         exchange.stage = Stage.ANSWERING
         exchange.safety.extend(suspended.safety)  # already told to the client
+        exchange.citations.extend(suspended.citations)
         exchange.safety_sent = len(exchange.safety)
         await self._speak(exchange, _one(rest), measured=False, heard_before=heard)
 
@@ -337,7 +338,7 @@ class Responder:
         marks = tuple(m for m in suspended.safety if m.role == "agent")
         record = TurnRecord(
             suspended.turn_id, "agent", stored, suspended.started, self._wallclock(),
-            interrupted, latency, safety=marks,
+            interrupted, latency, safety=marks, citations=suspended.citations,
         )  # fmt: skip
         await self._turn_log.agent_turn(record, suspended.tool_calls)
 

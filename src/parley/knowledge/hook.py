@@ -2,7 +2,8 @@
 
 Retrieval starts on the speculative transcript during the end-of-turn silence, so by
 the time the turn ends the passages are usually there; before the LLM call the best
-ones go into the context with their sources, and the turn cites them.
+ones go into the caller's message with their sources (for this LLM call only: the
+conversation keeps the caller's own words), and the turn cites them.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ cosine similarity to the question is at least this (e5 similarities of unrelated
 text sit around 0.70-0.78)."""
 
 GROUNDING = (
-    "Answer from these passages of the knowledge base when they are relevant; say you "
-    "do not know rather than guess. Sources:\n{passages}"
+    "Passages from the knowledge base:\n{passages}\n\nAnswer from these passages when "
+    "they are relevant, with their exact numbers and names; do not guess.\n\n"
+    "Question: {question}"
 )
 
 
-def grounding(passages: Sequence[Passage]) -> str:
-    """The system note that gives the LLM ``passages`` with their sources."""
+def grounding(passages: Sequence[Passage], question: str) -> str:
+    """The caller's ``question`` with ``passages`` and their sources before it (small
+    models follow context best in the user's own message)."""
     lines = []
     for i, p in enumerate(passages, 1):
         source = f"{p.title} > {p.heading}" if p.heading else p.title
         lines.append(f"[{i}] ({source}) {' '.join(p.text.split())}")
-    return GROUNDING.format(passages="\n".join(lines))
+    return GROUNDING.format(passages="\n".join(lines), question=question)
 
 
 def relevant(found: Found, k: int) -> list[Passage]:
@@ -49,7 +52,7 @@ class KnowledgeHook(TurnHook):
 
     name = "retrieval"
 
-    def __init__(self, retriever: Retriever, kb_ids: Sequence[str], k: int = 3) -> None:
+    def __init__(self, retriever: Retriever, kb_ids: Sequence[str], k: int = 2) -> None:
         self._retriever, self._kb_ids, self._k = retriever, tuple(kb_ids), k
         self._early: dict[str, asyncio.Task[Found]] = {}
         """Searches started on speculative transcripts, by text (at most a few)."""
@@ -82,8 +85,8 @@ class KnowledgeHook(TurnHook):
         turn.cite([p.citation() for p in passages])
         if not passages:
             return messages
-        note: ChatMessage = {"role": "system", "content": grounding(passages)}
-        return [*messages[:-1], note, messages[-1]]
+        grounded: ChatMessage = {"role": "user", "content": grounding(passages, question)}
+        return [*messages[:-1], grounded]
 
     def close(self) -> None:
         """Cancel searches still running."""

@@ -37,6 +37,9 @@ class Source:
     filename: str | None = None
     content_type: str | None = None
     url: str | None = None
+    titled: bool = False
+    """The user gave the title; otherwise the document's own title (if it has one)
+    replaces the file name or URL."""
 
 
 class IngestFailed(Exception):
@@ -71,8 +74,8 @@ class Ingestor:
         """Make and store the chunks of ``doc``, or mark it failed."""
         async with self._turn:
             try:
-                chunks = await self._chunks(doc, source)
-                if await self._repo.finish(doc.id, chunks):
+                chunks, title = await self._chunks(doc, source)
+                if await self._repo.finish(doc.id, chunks, None if source.titled else title):
                     self._counted("ready")
                 else:
                     log.info("document deleted while being ingested", extra={"doc": doc.id})
@@ -84,7 +87,10 @@ class Ingestor:
                 await self._repo.fail(doc.id, f"ingestion failed: {type(exc).__name__}")
             self._counted("failed")
 
-    async def _chunks(self, doc: DocumentRecord, source: Source) -> list[NewChunk]:
+    async def _chunks(
+        self, doc: DocumentRecord, source: Source
+    ) -> tuple[list[NewChunk], str | None]:
+        """The document's chunks with their embeddings, and its own title."""
         data, filename, content_type = source.data, source.filename, source.content_type
         if source.url is not None:
             try:
@@ -112,10 +118,11 @@ class Ingestor:
                 f"{MAX_CHUNKS}; split it into smaller documents"
             )
         vectors = await self._embedder.passages([p.for_embedding for p in pieces])
-        return [
+        chunks = [
             NewChunk(p.position, p.heading, p.text, to_bytes(v))
             for p, v in zip(pieces, vectors, strict=True)
         ]
+        return chunks, extracted.title
 
     async def close(self) -> None:
         """Stop ingestions still running (their documents stay ``processing`` until

@@ -79,22 +79,34 @@ class FieldProblem:
         return path
 
 
-def first_problem(exc: ValidationProblems, *, skip: int = 0) -> FieldProblem:
+def first_problem(
+    exc: ValidationProblems, *, skip: int = 0, tags: frozenset[str] = frozenset()
+) -> FieldProblem:
     """The first problem of a validation error; ``skip`` leading location parts (a
-    discriminator's tag, FastAPI's ``body``/``query``/``path``) are left out."""
+    discriminator's tag, FastAPI's ``body``/``query``/``path``) are left out, and so is
+    a list item's discriminator tag (one of ``tags`` right after an index)."""
     err: Mapping[str, Any] = exc.errors()[0]
     loc = tuple(err.get("loc", ()))[skip:]
     loc = tuple(p for p in loc if isinstance(p, int) or not _UNION_TAG.search(p))
+    loc = tuple(
+        p for i, p in enumerate(loc) if not (p in tags and i and isinstance(loc[i - 1], int))
+    )
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
     return FieldProblem(loc, msg, str(err.get("type", "")), err.get("input"))
 
 
 def first_error(
-    exc: ValidationProblems, *, prefix: str = "", skip: int = 0, fallback: str = ""
+    exc: ValidationProblems,
+    *,
+    prefix: str = "",
+    skip: int = 0,
+    fallback: str = "",
+    tags: frozenset[str] = frozenset(),
 ) -> ValidationError:
     """The first problem as Parley's ValidationError: ``"{prefix}field.path: msg"`` with
-    ``param`` the path (``fallback`` when the problem is the whole object; None if empty)."""
-    problem = first_problem(exc, skip=skip)
+    ``param`` the path (``fallback`` when the problem is the whole object; None if empty).
+    ``tags``: see :func:`first_problem`."""
+    problem = first_problem(exc, skip=skip, tags=tags)
     path = problem.path() or fallback
     where = f"{path}: " if path else ""
     return ValidationError(f"{prefix}{where}{problem.msg}", param=path or None)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from parley.errors import ParleyError, RateLimitError
 from parley.protocols.json_frames import first_error
 from parley.server.ratelimit import retry_after_header
+from parley.tools.definitions import TOOL_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 error_body("validation_error", f"the request body is not valid JSON: {detail}"),
                 400,
             )
-        error = first_error(exc, skip=1)  # past "body", "query" or "path"
+        # past "body", "query" or "path"; a tool's type is not part of its path
+        error = first_error(exc, skip=1, tags=frozenset(TOOL_TYPES))
         return JSONResponse(error_body("validation_error", error.message, error.param), 422)
 
     allow_table: list[tuple[re.Pattern[str], str]] = []

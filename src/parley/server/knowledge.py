@@ -300,13 +300,14 @@ async def _json_document(request: Request, state: ServerState) -> tuple[dict[str
     if isinstance(doc, TextDocument):
         data = doc.text.encode("utf-8")
         fields = {"title": doc.title, "source": "text", "size_bytes": len(data)}
-        return fields, Source(data=data, filename="text.md", content_type="text/markdown")
+        source = Source(data=data, filename="text.md", content_type="text/markdown", titled=True)
+        return fields, source
     try:
         await check_url_async(doc.url, allow_private=state.settings.allow_private_urls)
     except FetchFailed as exc:
         raise ValidationError(f"url: {exc}", param="url") from None
     fields = {"title": doc.title or doc.url, "source": "url", "size_bytes": 0, "url": doc.url}
-    return fields, Source(url=doc.url)
+    return fields, Source(url=doc.url, titled=doc.title is not None)
 
 
 def _upload(body: bytes, content_type: str | None) -> tuple[dict[str, Any], Source]:
@@ -331,7 +332,8 @@ def _upload(body: bytes, content_type: str | None) -> tuple[dict[str, Any], Sour
         "title": title or name, "source": "upload", "size_bytes": len(file.data),
         "filename": name[:300], "content_type": file.content_type,
     }  # fmt: skip
-    return fields, Source(data=file.data, filename=name, content_type=file.content_type)
+    source = Source(file.data, name, file.content_type, titled=bool(title))
+    return fields, source
 
 
 @router.post(

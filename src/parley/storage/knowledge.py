@@ -234,9 +234,12 @@ class KnowledgeRepository:
             rows = await s.scalars(select(DocumentRow).where(DocumentRow.status == "processing"))
             return [record_of(DocumentRecord, r) for r in rows]
 
-    async def finish(self, doc_id: str, chunks: Sequence[NewChunk]) -> bool:
-        """Store the document's chunks and mark it ``ready``, in one transaction. False
-        (and nothing stored) if the document was deleted meanwhile."""
+    async def finish(
+        self, doc_id: str, chunks: Sequence[NewChunk], title: str | None = None
+    ) -> bool:
+        """Store the document's chunks and mark it ``ready`` (retitled ``title`` if given),
+        in one transaction. False (and nothing stored) if the document was deleted
+        meanwhile."""
         async with self._db.session() as s, s.begin():
             row = await s.get(DocumentRow, doc_id)
             if row is None or row.status != "processing":
@@ -253,6 +256,8 @@ class KnowledgeRepository:
                 for c in chunks
             )
             row.status, row.chunk_count, row.updated_at = "ready", len(chunks), utcnow()
+            if title:
+                row.title = title[:300]
             await self._bump(s, row.knowledge_base_id)
         return True
 

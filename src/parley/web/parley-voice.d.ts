@@ -89,11 +89,85 @@ export interface ParleyVoiceStats {
 }
 
 /** A server message without a dedicated event (speech_started, speech_stopped,
- *  agent_turn_start, agent_turn_end, user_turn_dropped, tool_call, control_ack,
- *  session_ended, ...). */
+ *  agent_turn_start, agent_turn_end, user_turn_dropped, tool_call, tool_run, citations,
+ *  transfer, safety, control_ack, session_ended, ...). The interfaces below type some of
+ *  them: check `type`, then cast, e.g. `(m as ParleyCitationsMessage).citations`. */
 export interface ParleyMessage {
   type: string;
   [key: string]: unknown;
+}
+
+/** Why a conversation ended (`session_ended`'s `reason`; docs/protocol.md). */
+export type ParleyEndReason =
+  | 'client'
+  | 'max_turns'
+  | 'expired'
+  | 'agent_deleted'
+  | 'idle'
+  | 'error'
+  | 'policy_violation'
+  | 'loop_detected'
+  /** The agent's `end_call` tool ended the call after its goodbye. */
+  | 'agent_ended'
+  /** The agent's `transfer_call` tool handed the caller on (see `transfer`). */
+  | 'transferred';
+
+/** `session_ended`: the conversation is over; the socket closes next. */
+export interface ParleySessionEndedMessage extends ParleyMessage {
+  type: 'session_ended';
+  reason: ParleyEndReason;
+}
+
+/** `safety`: content safety changed or flagged the words of `role` in a turn before they
+ *  were spoken or shown. `detail` names the rule, never the words (docs/safety.md). */
+export interface ParleySafetyMessage extends ParleyMessage {
+  type: 'safety';
+  turn_id: string;
+  policy_id: string | null;
+  kind: 'blocked_term' | 'pii' | 'criterion' | 'loop';
+  action: 'replaced' | 'redacted' | 'blocked' | 'flagged' | 'steered' | 'said' | 'ended';
+  detail: string;
+  role: 'user' | 'agent';
+}
+
+/** A knowledge-base passage an agent turn was given to answer from. */
+export interface ParleyCitation {
+  chunk_id: number;
+  document_id: string;
+  knowledge_base_id: string;
+  /** The document's title and the heading the passage sits under. */
+  title: string;
+  heading: string;
+  /** Its retrieval score (fused reciprocal rank; higher is better). */
+  score: number;
+}
+
+/** `citations`: the passages of the agent's knowledge bases that agent turn `turn_id`
+ *  answers from (also stored with the turn: GET /v1/sessions/{id}). */
+export interface ParleyCitationsMessage extends ParleyMessage {
+  type: 'citations';
+  turn_id: string;
+  citations: ParleyCitation[];
+}
+
+/** `tool_run`: the server ran a tool of agent turn `turn_id` (a webhook or a built-in);
+ *  its result went to the LLM, not to the client. */
+export interface ParleyToolRunMessage extends ParleyMessage {
+  type: 'tool_run';
+  turn_id: string;
+  call_id: string;
+  name: string;
+  status: 'ok' | 'error';
+  duration_ms: number;
+}
+
+/** `transfer`: the agent hands the caller to `phone_number` (`destination` names it).
+ *  Outside Twilio calls the client carries it out; the session then ends (`transferred`). */
+export interface ParleyTransferMessage extends ParleyMessage {
+  type: 'transfer';
+  turn_id: string;
+  destination: string;
+  phone_number: string;
 }
 
 export interface ParleyVoiceEvents {
@@ -103,6 +177,8 @@ export interface ParleyVoiceEvents {
   status: (status: ParleyStatus) => void;
   error: (error: ParleyVoiceError) => void;
   interruption: (turnId: string | null) => void;
+  /** Every server message without a dedicated event, e.g. `citations`, `tool_run`,
+   *  `transfer`, `safety`, `session_ended` (typed above as Parley*Message). */
   message: (message: ParleyMessage) => void;
   metrics: (turn: TurnMetrics) => void;
   agentSpeaking: (speaking: boolean) => void;

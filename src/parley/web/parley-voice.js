@@ -618,6 +618,9 @@
         case 'pong':
           break;
         default:
+          // everything else reaches `message` listeners as is: speech_started/stopped,
+          // agent_turn_start, tool_call, tool_run, citations, transfer, safety,
+          // control_ack, session_ended (reasons include agent_ended and transferred), ...
           this._emit('message', msg);
       }
     }

@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 _FTS = (
     "CREATE VIRTUAL TABLE kb_chunks_fts USING fts5(text, heading, content='kb_chunks', "
-    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
     "CREATE TRIGGER kb_chunks_ai AFTER INSERT ON kb_chunks BEGIN "
     "INSERT INTO kb_chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading); "
     "END",

@@ -6,6 +6,8 @@ import { toast } from "./ui.js";
 import * as agentForm from "./views/agent-form.js";
 import * as agents from "./views/agents.js";
 import * as apiKeys from "./views/keys.js";
+import * as knowledge from "./views/knowledge.js";
+import * as knowledgeDetail from "./views/knowledge-detail.js";
 import * as policies from "./views/policies.js";
 import * as policyForm from "./views/policy-form.js";
 import * as providers from "./views/providers.js";
@@ -22,6 +24,8 @@ const ROUTES = [
   { pattern: /^\/talk(?:\/([^/]+))?$/, view: talk, nav: "talk", title: "Talk", keys: ["id"] },
   { pattern: /^\/sessions$/, view: sessions, nav: "sessions", title: "Sessions" },
   { pattern: /^\/sessions\/([^/]+)$/, view: sessionDetail, nav: "sessions", title: "Session", keys: ["id"] },
+  { pattern: /^\/knowledge$/, view: knowledge, nav: "knowledge", title: "Knowledge bases" },
+  { pattern: /^\/knowledge\/([^/]+)$/, view: knowledgeDetail, nav: "knowledge", title: "Knowledge base", keys: ["id"] },
   { pattern: /^\/policies$/, view: policies, nav: "policies", title: "Policies" },
   { pattern: /^\/policies\/new$/, view: policyForm, nav: "policies", title: "New policy" },
   { pattern: /^\/policies\/([^/]+)$/, view: policyForm, nav: "policies", title: "Edit policy", keys: ["id"] },

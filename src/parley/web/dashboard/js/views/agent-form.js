@@ -8,6 +8,7 @@ import { FormError, field, fieldErrors } from "../forms.js";
 import { toast } from "../ui.js";
 import { listPolicies, loopFields, policySelect } from "./agent-safety.js";
 import { pretty, toolsEditor } from "./agent-tools.js";
+import { knowledgeFields, listKnowledgeBases } from "./knowledge-attach.js";
 
 const DEFAULT_PREVIEW = "Hello! This is how I sound.";
 
@@ -22,7 +23,8 @@ const TURN_FIELDS = [
 export async function render({ root, params, signal, navigate }) {
   const editing = Boolean(params.id);
   root.append(loading(editing ? "Loading agent…" : "Loading…"));
-  const [agent, voices, others, providers, providerInfos, policies] = await Promise.all([
+  let kbLoadFailed = false;
+  const [agent, voices, others, providers, providerInfos, policies, bases] = await Promise.all([
     editing ? api("GET", `/v1/agents/${encodeURIComponent(params.id)}`, { signal }) : null,
     listVoices(signal),
     api("GET", "/v1/agents", { query: { limit: 100 }, signal }).then((p) => p.data),
@@ -35,6 +37,12 @@ export async function render({ root, params, signal, navigate }) {
     // The form works without the policies (the select then only shows the agent's own).
     listPolicies(api, signal).catch((error) => {
       if (error?.name === "AbortError") throw error;
+      return [];
+    }),
+    // Likewise the knowledge bases: the agent keeps the ones it has.
+    listKnowledgeBases(api, signal).catch((error) => {
+      if (error?.name === "AbortError") throw error;
+      kbLoadFailed = true;
       return [];
     }),
   ]);
@@ -168,8 +176,7 @@ export async function render({ root, params, signal, navigate }) {
   // Knowledge, safety, models, metadata
   const contentPolicy = policySelect(policies, agent?.content_policy_id ?? null);
   const loops = loopFields(agent?.loop_detection ?? null);
-  const knowledgeBases = input({ name: "knowledge_base_ids", value: (agent?.knowledge_base_ids ?? []).join(", "), class: "input mono", spellcheck: "false" });
-  const webSearch = h("input", { type: "checkbox", id: "web_search", name: "web_search", checked: Boolean(agent?.web_search), dataset: { param: "web_search" } });
+  const knowledge = knowledgeFields(bases, agent?.knowledge_base_ids ?? [], Boolean(agent?.web_search), { loadFailed: kbLoadFailed });
   const temperature = numberInput({ name: "llm_temperature", min: 0, max: 2, step: 0.1, value: overrides.llm_temperature ?? "", placeholder: "Server default" });
   const maxTokens = numberInput({ name: "llm_max_tokens", min: 8, max: 2048, step: 1, value: overrides.llm_max_tokens ?? "", placeholder: "Server default" });
   const metadata = textarea({ name: "metadata", rows: 4, class: "input mono", spellcheck: "false", value: pretty(agent?.metadata ?? {}) });
@@ -216,17 +223,12 @@ export async function render({ root, params, signal, navigate }) {
       "Leave a field empty to use the server default.",
       h("div", { class: "grid-3" }, turnFields, field({ label: "Record audio", control: recordAudio, param: "record_audio", hint: "Keep a stereo WAV of each conversation." })),
     ),
-    section("Tools", "Functions the agent may call.", tools.el),
+    section("Tools", "Functions the agent may call: run by your client, by a webhook the server calls, or built in.", tools.el),
+    section("Knowledge", "What the agent may look up: your documents and the web.", knowledge.el),
     section(
-      "Knowledge and safety",
+      "Safety",
       null,
-      h(
-        "div",
-        { class: "grid-2" },
-        field({ label: "Content policy", control: contentPolicy.control, param: "content_policy_id", hint: contentPolicy.hint }),
-        field({ label: "Knowledge base ids", control: knowledgeBases, param: "knowledge_base_ids", hint: "Comma-separated, up to 20." }),
-      ),
-      h("div", { class: "check" }, webSearch, h("label", { for: "web_search" }, "Web search"), h("p", { class: "field-error", id: "web_search-error", hidden: true })),
+      h("div", { class: "grid-2" }, field({ label: "Content policy", control: contentPolicy.control, param: "content_policy_id", hint: contentPolicy.hint })),
     ),
     section(
       "Loop detection",
@@ -316,8 +318,7 @@ export async function render({ root, params, signal, navigate }) {
       tools: tools.values(json),
       content_policy_id: contentPolicy.control.value || null,
       loop_detection: loops.value(),
-      knowledge_base_ids: knowledgeBases.value.split(/[\s,]+/).filter(Boolean),
-      web_search: webSearch.checked,
+      ...knowledge.values(),
       metadata: json(metadata, "metadata", "Metadata"),
     };
     for (const f of TURN_FIELDS) body[f.name] = number(turnInputs[f.name], f.name);
@@ -356,7 +357,9 @@ export async function render({ root, params, signal, navigate }) {
       toast(editing ? `Saved ${saved.name}.` : `Created ${saved.name}.`, "success");
       navigate("#/agents");
     } catch (error) {
-      if (!marks.apiError(error)) errors.el.scrollIntoView({ block: "center" });
+      // A 422 about web search (no search provider) goes next to its switch.
+      const marked = marks.apiError(error) ?? (knowledge.isWebSearchError(error) ? marks.show("web_search", error.message) : null);
+      if (!marked) errors.el.scrollIntoView({ block: "center" });
     } finally {
       saveButton.disabled = false;
       saveButton.textContent = editing ? "Save changes" : "Create agent";

@@ -95,6 +95,7 @@ export async function render({ root, params, signal, navigate }) {
         { class: `turn turn-${t.role}${t.interrupted ? " interrupted" : ""}`, dataset: { role: t.role, turnId: t.turn_id } },
         h("span", { class: "turn-who" }, t.role === "user" ? "Caller" : agent?.name ?? "Agent", h("span", { class: "turn-time" }, offsetLabel(start, t.started_at))),
         t.text || !t.tool_calls?.length ? h("p", { class: "turn-text" }, t.text || h("em", { class: "muted" }, "(nothing said)")) : null,
+        t.citations?.length ? citations(t.citations) : null,
         t.tool_calls?.length ? toolCalls(t.tool_calls) : null,
         h(
           "div",
@@ -205,7 +206,29 @@ function item(term, value) {
   return h("div", { class: "summary-item" }, h("dt", {}, term), h("dd", {}, value));
 }
 
-/** The functions an agent turn called, each with its arguments and the client's result. */
+/** The knowledge-base passages an agent turn was grounded on: "title › heading", score. */
+function citations(cited) {
+  return h(
+    "ul",
+    { class: "citations", "aria-label": "Sources" },
+    cited.map((c) =>
+      h(
+        "li",
+        { class: "citation", dataset: { documentId: c.document_id } },
+        h("span", { class: "chip chip-accent" }, "source"),
+        " ",
+        h(
+          "a",
+          { href: `#/knowledge/${encodeURIComponent(c.knowledge_base_id)}`, title: `${c.document_id} in ${c.knowledge_base_id}` },
+          c.heading ? `${c.title || c.document_id} › ${c.heading}` : c.title || c.document_id,
+        ),
+        typeof c.score === "number" ? h("span", { class: "subtle small" }, ` score ${c.score.toFixed(3)}`) : null,
+      ),
+    ),
+  );
+}
+
+/** The tools an agent turn called, each with its arguments and result (client or server). */
 function toolCalls(calls) {
   const json = (value) => (typeof value === "string" ? value : JSON.stringify(value));
   return h(
