@@ -129,6 +129,7 @@ async def test_bad_documents_get_precise_errors_and_leave_nothing(
     files = {"file": (truncated.filename, truncated.data, truncated.content_type)}
     assert_error(await http.post(f"{base}/documents", files=files), 422, "validation_error",
                  param="file")  # fmt: skip
+
     async def megabytes() -> AsyncIterator[bytes]:  # streamed: the 413 comes mid-body
         for _ in range(22):
             yield b"a" * (1024 * 1024)

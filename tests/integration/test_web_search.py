@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from parley.providers.search import SearchFailed, SearchResult, WebSearch, make_web_search
+from parley.providers.search import search_providers as read_search
 from parley.testing.nginx import nginx_available, running_nginx
 from parley.testing.search_server import SearchServer, running_search_server
 from parley.testing.server import free_port
-from parley.providers.search import SearchFailed, SearchResult, WebSearch, make_web_search
-from parley.providers.search import search_providers as read_search
 
 pytestmark = pytest.mark.integration
 

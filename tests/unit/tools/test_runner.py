@@ -95,9 +95,6 @@ async def test_twilio_transfer_needs_credentials(http: httpx.AsyncClient) -> Non
     runner, seen = tools(http, twilio_call_sid="CA123")
     outcome = await runner.run(ToolCall("c4", "transfer_call", {"destination": "Sales"}), TURN)
     assert "PARLEY_TWILIO__AUTH_TOKEN are not set" in outcome.output["error"]
-        "PARLEY_TWILIO__ACCOUNT_SID and PARLEY_TWILIO__AUTH_TOKEN are not set"
-        in outcome.output["error"]
-    )
     assert seen == [("transfer_call", "config")]
     credentials = TwilioCredentials("AC1", "token")
     runner, _ = tools(http, twilio_call_sid="CA123", twilio=credentials)
