@@ -32,4 +32,5 @@ BENCHMARKS = (
     "safety",
     "pii",
     "judge",
+    "retrieval",
 )
