@@ -36,11 +36,14 @@ def test_a_tiny_run_writes_the_expected_report(tmp_path: Path) -> None:
     assert len(documents) == 4 and documents[0]["document"] == "brightwave-faq.md"
     assert all(d["chunks"] > 0 and d["seconds"] > 0 for d in documents)
     assert report["ingestion"]["embedding"]["chunks_per_s"] > 0
+    assert report["query_embedding_alone_ms"]["p50"] > 0
 
     [latency] = report["latency"]
     assert latency["chunks"] == 200 and latency["warm_searches"] == 10
     assert len(latency["warm_total_ms_all"]) == 10
     assert latency["cold_ms"]["load_embeddings"] > 0  # the first search loaded the index
+    assert latency["fts_matches_per_question"]["max"] > 0
+    assert latency["cpu_during_searches"]["this_process"] > 0
     for part in ("total", "embed", "total_minus_embed", "full_text", "fetch"):
         assert set(latency["warm_ms"][part]) == {"p50", "p95", "p99", "max", "mean"}
     assert report["requirement"]["met"] is None  # 10,000 chunks were not measured

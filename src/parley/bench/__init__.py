@@ -33,4 +33,5 @@ BENCHMARKS = (
     "pii",
     "judge",
     "retrieval",
+    "grounding",
 )

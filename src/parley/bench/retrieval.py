@@ -49,8 +49,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+from sqlalchemy import text as sql
 
-from parley.bench.common import DEFAULT_OUT, figure, machine, now_utc, percentile, write_results
+from parley.bench.common import (
+    DEFAULT_OUT,
+    Meter,
+    figure,
+    machine,
+    now_utc,
+    percentile,
+    write_results,
+)
 from parley.knowledge.chunking import chunk
 from parley.knowledge.dense import DenseIndex
 from parley.knowledge.embedding import DIM, Embedder, Vector, shared_embedder, to_bytes
@@ -213,6 +223,16 @@ async def embedding_throughput(embedder: Embedder, passes: int) -> dict[str, Any
     }
 
 
+async def query_embedding(embedder: Embedder, questions: list[str]) -> dict[str, float]:
+    """Embedding each question alone (nothing else running in this process), ms."""
+    took = []
+    for text in questions:
+        started = time.perf_counter()
+        await embedder.query(text)
+        took.append((time.perf_counter() - started) * 1000)
+    return ms_summary(took)
+
+
 async def all_chunks(repo: KnowledgeRepository, kb_id: str) -> list[tuple[StoredChunk, bytes]]:
     """Every chunk of the knowledge base with its embedding, in storage order."""
     ids, blobs = await repo.embeddings(kb_id)
@@ -320,6 +340,21 @@ def synthetic_chunks(
     return out
 
 
+async def fts_matches(db: Database, kb_id: str, questions: list[str]) -> list[int]:
+    """How many chunks of the knowledge base each question's full-text query matches."""
+    counts = []
+    query = sql(
+        "SELECT count(*) FROM kb_chunks_fts f JOIN kb_chunks c ON c.id = f.rowid "
+        "WHERE kb_chunks_fts MATCH :match AND c.knowledge_base_id = :kb"
+    )
+    async with db.session() as s:
+        for question in questions:
+            match = fts_query(question)
+            found = await s.scalar(query, {"match": match, "kb": kb_id}) if match else 0
+            counts.append(int(found or 0))
+    return counts
+
+
 async def latency(
     folder: Path,
     base: list[tuple[StoredChunk, bytes]],
@@ -341,6 +376,8 @@ async def latency(
         embedder = TimedEmbedder(shared_embedder())
         retriever = Retriever(repo, embedder)
         samples: list[dict[str, float]] = []
+        meter = Meter(None)
+        meter.start()
         for n in range(searches + 1):
             repo.timings, embedder.query_ms = {}, 0.0
             started = time.perf_counter()
@@ -355,7 +392,9 @@ async def latency(
                 "load_embeddings": t.get("load_embeddings", 0.0),
                 "total_minus_embed": total - embedder.query_ms,
             })  # fmt: skip
+        cpu = meter.stop()
         ids, blobs = await repo.embeddings(kb.id)
+        matches = await fts_matches(db, kb.id, questions)
         embedder.close()
     finally:
         await db.close()
@@ -372,9 +411,20 @@ async def latency(
         "chunks": size,
         "documents": len(documents),
         "fill_seconds": round(fill_s, 1),
+        "fts_matches_per_question": {
+            "mean": round(statistics.fmean(matches), 1),
+            "max": max(matches),
+        },
+        "cpu_during_searches": {  # percent of one core; "other": what other processes used
+            "this_process": cpu["client_cpu_percent"],
+            "machine": cpu["system_cpu_percent"],
+            "other": round(max(0.0, cpu["system_cpu_percent"] - cpu["client_cpu_percent"]), 1),
+            "cores": os.cpu_count(),
+            "load_average_1m_after": cpu["load_average_1m_after"],
+        },
         "cold_ms": {k: round(v, 2) for k, v in cold.items()},
         "warm_searches": len(warm),
-        "warm_ms": {p: ms_summary([s[p] for s in warm]) for p in parts} if warm else None,
+        "warm_ms": {p: ms_summary([s[p] for s in warm]) for p in parts},
         "dense_index_search_ms": ms_summary(dense_ms),
         "warm_total_ms_all": [round(s["total"], 2) for s in warm],
     }
@@ -450,16 +500,21 @@ def print_report(report: dict[str, Any]) -> None:
         f"  embedding {e['passages']}: {e['chunks_per_s']} chunks/s "
         f"({e['mean_words_per_chunk']} words/chunk, {e['words_per_s']} words/s)"
     )
+    a = report["query_embedding_alone_ms"]
+    print(f"  embedding a question alone: p50 {a['p50']} ms, p95 {a['p95']} ms")
     print(f"latency ({report['synthetic_fill']}):")
     print(
-        f"{'chunks':>7}{'cold':>8}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}"
+        f"{'chunks':>7}{'fts hits':>9}{'cpu other':>10}{'cold':>8}"
+        f"{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}"
         f"{'embed p50':>11}{'embed p95':>11}{'rest p95':>10}{'fts p95':>9}{'dense p50':>11}"
     )
     for row in report["latency"]:
         w = row["warm_ms"]
         t = w["total"]
         print(
-            f"{row['chunks']:>7}{row['cold_ms']['total']:>8.1f}{t['p50']:>8.1f}{t['p95']:>8.1f}"
+            f"{row['chunks']:>7}{row['fts_matches_per_question']['mean']:>9.0f}"
+            f"{row['cpu_during_searches']['other']:>10.0f}"
+            f"{row['cold_ms']['total']:>8.1f}{t['p50']:>8.1f}{t['p95']:>8.1f}"
             f"{t['p99']:>8.1f}{t['max']:>8.1f}{w['embed']['p50']:>11.1f}"
             f"{w['embed']['p95']:>11.1f}{w['total_minus_embed']['p95']:>10.1f}"
             f"{w['full_text']['p95']:>9.1f}{row['dense_index_search_ms']['p50']:>11.2f}"
@@ -503,6 +558,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "documents": ingested,
             "embedding": await embedding_throughput(embedder, args.embed_passes),
         }
+        report["query_embedding_alone_ms"] = await query_embedding(
+            embedder, [q["question"] for q in questions]
+        )
         report["synthetic_fill"] = (
             f"the {len(base)} real chunks of {len(documents)} test documents with their real "
             "embeddings, then copies: numbers in the text shifted by the copy number and "
@@ -528,6 +586,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; the exit status is 0."""
+    threadpool_limits(1, user_api="blas")  # as the server does (parley.server.app)
     parser = argparse.ArgumentParser(
         prog="parley bench retrieval",
         description=__doc__,

@@ -46,12 +46,10 @@ def fuse(
     return [(item, scores[item]) for item in ordered[: max(limit, 0)]]
 
 
-def fts_query(text: str) -> str | None:
-    """A SQLite FTS5 MATCH expression for ``text`` that cannot be a syntax error.
-
-    Words (letters and digits) of two or more characters, or single digits, lowercased,
-    stopwords dropped, each double-quoted, joined with OR; None if nothing is left.
-    """
+def topic_words(text: str) -> list[str]:
+    """The words of ``text`` that carry its topic: letters and digits, two or more
+    characters (or a digit), lowercased, stopwords dropped, each once, at most
+    ``MAX_TERMS``."""
     terms: list[str] = []
     for word in re.findall(r"[^\W_]+", text.lower()):
         if (len(word) < 2 and not word.isdigit()) or word in STOPWORDS or word in terms:
@@ -59,6 +57,13 @@ def fts_query(text: str) -> str | None:
         terms.append(word)
         if len(terms) == MAX_TERMS:
             break
+    return terms
+
+
+def fts_query(text: str) -> str | None:
+    """A SQLite FTS5 MATCH expression for ``text`` that cannot be a syntax error: its
+    :func:`topic_words`, each double-quoted, joined with OR; None if there are none."""
+    terms = topic_words(text)
     if not terms:
         return None
     return " OR ".join(f'"{term}"' for term in terms)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parley.core.hooks import TurnHook, TurnInfo
+from parley.knowledge.excerpt import excerpt
 from parley.knowledge.retrieval import Found, Passage, Retriever
 from parley.providers.llm.base import ChatMessage
 
@@ -37,7 +38,7 @@ def grounding(passages: Sequence[Passage], question: str) -> str:
     lines = []
     for i, p in enumerate(passages, 1):
         source = f"{p.title} > {p.heading}" if p.heading else p.title
-        lines.append(f"[{i}] ({source}) {' '.join(p.text.split())}")
+        lines.append(f"[{i}] ({source}) {excerpt(p.text, question)}")
     return GROUNDING.format(passages="\n".join(lines), question=question)
 
 

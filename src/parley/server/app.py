@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from threadpoolctl import threadpool_limits
 
 from parley import __version__
 from parley.config import Settings
@@ -76,6 +77,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         secure_data_dir(settings.data_dir)  # 0700; looser modes tightened, one warning
+        # numpy's BLAS (knowledge-base dense search) on one thread: with a pool of its
+        # own it fights the model threads for the cores and search p95 doubles
+        threadpool_limits(1, user_api="blas")
         await state.db.connect()
         ModelWorker.wait_observers.append(state.metrics.model_wait)
         CALL_OBSERVERS.append(state.metrics.provider_call)
