@@ -304,6 +304,18 @@ def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (9, 4.5)) -
     return plt.subplots(rows, cols, figsize=size, squeeze=False)
 
 
+def config_bars(ax: Any, summary: dict[str, dict[str, Any]], key: str, title: str) -> None:
+    """Bars of ``summary[config][key]``'s p50 and p95, side by side for each config."""
+    configs = list(summary)
+    xs = range(len(configs))
+    for offset, stat in ((-0.2, "p50"), (0.2, "p95")):
+        ys = [(summary[c][key] or {}).get(stat, 0) for c in configs]
+        ax.bar([x + offset for x in xs], ys, 0.4, label=stat)
+    ax.set_xticks(list(xs), configs)
+    ax.set(ylabel="ms", title=title)
+    ax.legend()
+
+
 def write_results(
     out: Path, name: str, report: dict[str, Any], plot: Callable[[dict[str, Any]], Figure]
 ) -> tuple[Path, Path]:

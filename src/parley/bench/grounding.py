@@ -29,6 +29,7 @@ import httpx
 from parley.audio.wav import decode_wav
 from parley.bench.common import (
     base_parser,
+    config_bars,
     figure,
     fmt,
     machine,
@@ -139,16 +140,9 @@ def plot(report: dict[str, Any]) -> Any:
     """Client voice-to-voice p50/p95 and answers with the fact, per configuration."""
     fig, axes = figure(1, 2, (12, 4.5))
     left, right = axes[0]
+    config_bars(left, report["summary"], "voice_to_voice_client_ms", "client voice-to-voice")
     configs = list(report["summary"])
     xs = range(len(configs))
-    for offset, stat in ((-0.2, "p50"), (0.2, "p95")):
-        ys = [
-            (report["summary"][c]["voice_to_voice_client_ms"] or {}).get(stat, 0) for c in configs
-        ]
-        left.bar([x + offset for x in xs], ys, 0.4, label=stat)
-    left.set_xticks(list(xs), configs)
-    left.set(ylabel="ms", title="client voice-to-voice")
-    left.legend()
     facts = [report["summary"][c]["answers_with_fact"] for c in configs]
     right.bar(list(xs), facts)
     right.set_xticks(list(xs), configs)

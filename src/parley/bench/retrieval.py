@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from sqlalchemy import text as sql
+from threadpoolctl import threadpool_limits
 
 from parley.bench.common import (
     DEFAULT_OUT,

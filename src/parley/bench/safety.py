@@ -31,6 +31,7 @@ import httpx
 from parley.audio.wav import read_wav
 from parley.bench.common import (
     base_parser,
+    config_bars,
     figure,
     fmt,
     machine,
@@ -152,16 +153,9 @@ def plot(report: dict[str, Any]) -> Any:
     """Client voice-to-voice p50/p95 and the policy hook's p95, per configuration."""
     fig, axes = figure(1, 2, (12, 4.5))
     left, right = axes[0]
+    config_bars(left, report["summary"], "voice_to_voice_client_ms", "client voice-to-voice")
     configs = list(report["summary"])
     xs = range(len(configs))
-    for offset, stat in ((-0.2, "p50"), (0.2, "p95")):
-        ys = [
-            (report["summary"][c]["voice_to_voice_client_ms"] or {}).get(stat, 0) for c in configs
-        ]
-        left.bar([x + offset for x in xs], ys, 0.4, label=stat)
-    left.set_xticks(list(xs), configs)
-    left.set(ylabel="ms", title="client voice-to-voice")
-    left.legend()
     hooks = [(report["summary"][c]["hook_policy_ms"] or {}).get("p95", 0) for c in configs]
     right.bar(list(xs), hooks)
     right.set_xticks(list(xs), configs)

@@ -13,7 +13,7 @@ import re
 from parley.knowledge.fusion import topic_words
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")
-MAX_WORDS = 60
+MAX_WORDS = 90
 
 
 def _stem(word: str) -> str:

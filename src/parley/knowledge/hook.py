@@ -37,8 +37,10 @@ def grounding(passages: Sequence[Passage], question: str) -> str:
     models follow context best in the user's own message)."""
     lines = []
     for i, p in enumerate(passages, 1):
-        source = f"{p.title} > {p.heading}" if p.heading else p.title
-        lines.append(f"[{i}] ({source}) {excerpt(p.text, question)}")
+        # the section's own name is the source a caller may hear: a small model tends to
+        # read out whatever stands before the text, and a heading path reads badly
+        source = p.heading.rsplit(" > ", 1)[-1] if p.heading else p.title
+        lines.append(f"[{i}] {source}: {excerpt(p.text, question)}")
     return GROUNDING.format(passages="\n".join(lines), question=question)
 
 

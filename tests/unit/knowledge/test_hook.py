@@ -29,5 +29,5 @@ def test_only_passages_found_by_words_or_close_in_meaning_are_given() -> None:
 
 def test_the_passages_come_with_their_sources_before_the_question() -> None:
     text = grounding([passage(1, 0.9, True)], "how do returns work?")
-    assert "[1] (FAQ > Returns) text 1" in text
+    assert "[1] Returns: text 1" in text
     assert text.endswith("Question: how do returns work?")
