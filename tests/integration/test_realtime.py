@@ -52,10 +52,11 @@ async def _stored_agent_turn(
     server: Server, conversation_id: str, ready: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """The first stored agent turn of the session for which ``ready`` holds (waits up
-    to 30 s); an empty dict if none does."""
+    to 60 s: a loaded machine may take that long to finish the turn); an empty dict if
+    none does."""
     headers = {"Authorization": f"Bearer {server.admin_key}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
-        for _ in range(300):
+        for _ in range(600):
             detail = (await http.get(f"/v1/sessions/{conversation_id}")).json()
             turns = [t for t in detail.get("transcript", []) if t["role"] == "agent"]
             found = next((t for t in turns if ready(t)), None)

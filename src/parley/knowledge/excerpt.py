@@ -23,23 +23,22 @@ def _stem(word: str) -> str:
 
 
 def excerpt(text: str, question: str, max_words: int = MAX_WORDS) -> str:
-    """The sentences of ``text`` richest in ``question``'s topic words, in their order,
-    at most ``max_words`` words (the best sentence is kept whole); the start of ``text``
-    when no sentence shares a word."""
+    """The sentences of ``text`` richest in ``question``'s topic words, then their
+    neighbours (a fact often follows the sentence that names its subject), in their
+    order, at most ``max_words`` words (the first sentence taken is kept whole)."""
     sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
-    wanted = {_stem(w) for w in topic_words(question)}
-    scores = [len(wanted & {_stem(w) for w in topic_words(s)}) for s in sentences]
     if not sentences:
         return ""
-    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
-    if scores[order[0]] == 0:
-        order = list(range(len(sentences)))
+    wanted = {_stem(w) for w in topic_words(question)}
+    scores = [len(wanted & {_stem(w) for w in topic_words(s)}) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], abs(i - best), i))
     chosen: list[int] = []
     words = 0
     for i in order:
         size = len(sentences[i].split())
-        if chosen and (words + size > max_words or scores[i] == 0 < scores[order[0]]):
-            break
+        if chosen and words + size > max_words:
+            continue
         chosen.append(i)
         words += size
     return " ".join(sentences[i] for i in sorted(chosen))

@@ -318,7 +318,8 @@ export async function render({ root, params, signal, navigate }) {
       tools: tools.values(json),
       content_policy_id: contentPolicy.control.value || null,
       loop_detection: loops.value(),
-      ...knowledge.values(),
+      knowledge_base_ids: knowledge.values().knowledge_base_ids,
+      web_search: knowledge.values().web_search,
       metadata: json(metadata, "metadata", "Metadata"),
     };
     for (const f of TURN_FIELDS) body[f.name] = number(turnInputs[f.name], f.name);
