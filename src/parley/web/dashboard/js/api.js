@@ -69,13 +69,15 @@ export async function api(method, path, { body, query, key, raw = false, signal 
   const useKey = key ?? getKey();
   const headers = { Accept: "application/json" };
   if (useKey) headers.Authorization = `Bearer ${useKey}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // a FormData body (a file upload) is sent as multipart; anything else as JSON
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path + queryString(query), {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : form ? body : JSON.stringify(body),
       signal,
       cache: "no-store",
     });

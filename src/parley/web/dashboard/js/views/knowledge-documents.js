@@ -1,6 +1,6 @@
 // A knowledge base's document forms: upload a file, paste text, add a web page.
 
-import { ApiError, api, getKey } from "../api.js";
+import { api } from "../api.js";
 import { input, textarea } from "../controls.js";
 import { errorBox, h } from "../dom.js";
 import { FormError, field, fieldErrors } from "../forms.js";
@@ -8,35 +8,6 @@ import { toast } from "../ui.js";
 
 /** The file types the server parses. */
 export const ACCEPTED = ".txt,.md,.markdown,.html,.htm,.pdf,.docx";
-
-/**
- * POST a multipart form with the signed-in key (the api() helper sends JSON only);
- * errors become ApiError like api()'s.
- */
-async function postForm(path, form, signal) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      headers: { Accept: "application/json", Authorization: `Bearer ${getKey()}` },
-      body: form,
-      signal,
-      cache: "no-store",
-    });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new ApiError(0, { code: "network_error", message: "Cannot reach the Parley server. Check that it is running and try again." });
-  }
-  if (response.ok) return response.json();
-  let detail = null;
-  try {
-    const body = await response.json();
-    detail = body && typeof body.error === "object" ? body.error : null;
-  } catch {
-    detail = null;
-  }
-  throw new ApiError(response.status, detail ?? { code: "http_error", message: `The server answered ${response.status} ${response.statusText}`.trim() });
-}
 
 /**
  * One small form: `controls` laid out with `fields`, a submit button `label`, and `send()`
@@ -100,7 +71,7 @@ export function addDocumentForms(base, onAdded, signal) {
       const form = new FormData();
       form.append("file", chosen, chosen.name);
       if (fileTitle.value.trim()) form.append("title", fileTitle.value.trim());
-      return postForm(path, form, signal);
+      return api("POST", path, { body: form, signal });
     },
     after,
   });
