@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -302,6 +303,13 @@ def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (9, 4.5)) -
     import matplotlib.pyplot as plt
 
     return plt.subplots(rows, cols, figsize=size, squeeze=False)
+
+
+def retrieval_questions() -> list[dict[str, Any]]:
+    """The knowledge-base question set (``bench/data/retrieval_questions.json``): id,
+    document, question, spoken, fact."""
+    data = resources.files("parley.bench").joinpath("data/retrieval_questions.json")
+    return list(json.loads(data.read_text())["questions"])
 
 
 def config_bars(ax: Any, summary: dict[str, dict[str, Any]], key: str, title: str) -> None:

@@ -17,11 +17,9 @@ answers that contain the question's fact (a number or name no model could guess)
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
 import time
-from importlib import resources
 from typing import Any
 
 import httpx
@@ -34,6 +32,7 @@ from parley.bench.common import (
     fmt,
     machine,
     now_utc,
+    retrieval_questions,
     summary_or_none,
     target,
     write_results,
@@ -50,8 +49,7 @@ PROMPT = (
 
 def questions(limit: int) -> list[dict[str, Any]]:
     """The spoken questions about the Brightwave documents (not Macbeth)."""
-    data = resources.files("parley.bench").joinpath("data/retrieval_questions.json")
-    items: list[dict[str, Any]] = json.loads(data.read_text())["questions"]
+    items = retrieval_questions()
     spoken = [q for q in items if q["spoken"] and q["document"] != "macbeth.md"]
     return spoken[:limit]
 
