@@ -91,12 +91,6 @@ class KnowledgeHook(TurnHook):
         grounded: ChatMessage = {"role": "user", "content": grounding(passages, question)}
         return [*messages[:-1], grounded]
 
-    def close(self) -> None:
-        """Cancel searches still running."""
-        for task in self._early.values():
-            task.cancel()
-        self._early.clear()
-
 
 def _last_user(messages: Sequence[ChatMessage]) -> str | None:
     """The text of the last message if it is the user's."""

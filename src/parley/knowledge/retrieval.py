@@ -17,7 +17,7 @@ import numpy as np
 
 from parley.core.events import Citation
 from parley.knowledge.dense import DenseCache, DenseIndex
-from parley.knowledge.embedding import Embedder, from_bytes
+from parley.knowledge.embedding import Embedder, matrix_from_blobs
 from parley.knowledge.fusion import fts_query, fuse
 from parley.storage.knowledge import KnowledgeRepository
 
@@ -73,9 +73,8 @@ class Retriever:
     async def _load(self, kb_id: str) -> DenseIndex:
         ids, vectors = await self._repo.embeddings(kb_id)
         if not ids:
-            return DenseIndex(np.zeros(0, np.int64), np.zeros((0, 384), np.float32))
-        matrix = np.stack([from_bytes(v) for v in vectors])
-        return DenseIndex(np.asarray(ids, np.int64), matrix)
+            return DenseIndex.empty()
+        return DenseIndex(np.asarray(ids, np.int64), matrix_from_blobs(vectors))
 
     async def search(self, kb_ids: Sequence[str], question: str, k: int = 5) -> Found:
         """The ``k`` best passages of ``kb_ids`` for ``question``."""
