@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from parley.core.turns import TurnDetectionMode
+
 
 class TurnSettings(BaseModel):
     """Turn-taking defaults; agents may override them."""
@@ -31,6 +33,23 @@ class TurnSettings(BaseModel):
     idle_prompts: int = Field(2, ge=0, le=5, description="check-ins before ending as idle")
     record_audio: bool = Field(
         False, description="keep a stereo WAV of each conversation (user left, agent right)"
+    )
+    turn_detection: TurnDetectionMode = Field(
+        "model",
+        description="how a pause ends a user turn: 'model' asks the Smart Turn model whether "
+        "the speech sounds finished; 'silence' waits for end_of_turn_silence_ms",
+    )
+    turn_complete_silence_ms: int = Field(
+        200, ge=32, le=5000, description="silence that ends a turn the model heard as finished"
+    )
+    turn_incomplete_silence_ms: int = Field(
+        1600,
+        ge=100,
+        le=10_000,
+        description="silence that ends a turn the model heard as unfinished (a mid-thought pause)",
+    )
+    turn_model_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="the model's probability of 'finished' that ends a turn"
     )
 
 
@@ -94,6 +113,13 @@ class LimitSettings(BaseModel):
         "is forgiven per second) before the connection is closed with 1008",
     )
 
+    max_sessions: int = Field(
+        8,
+        ge=0,
+        le=100_000,
+        description="conversations this server holds at once; more are refused with "
+        "session_error (close 1013) and a retry hint (0: no limit)",
+    )
     violation_cooldown_s: float = Field(
         60.0,
         ge=0.0,

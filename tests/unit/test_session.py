@@ -35,6 +35,7 @@ from parley.core.events import (
 from parley.core.records import TurnRecord
 from parley.core.session import VoiceSession
 from parley.core.upkeep import IDLE_GOODBYE, IDLE_PROMPT, MAX_TURNS_GOODBYE
+from parley.providers.turn.base import TurnModel
 from parley.testing.fakes import LoudnessVAD, ManualClock, ScriptedLLM, ScriptedSTT, ToneTTS
 
 FRAME = 0.032
@@ -85,11 +86,13 @@ class Harness:
         first_message: str | None = None,
         *,
         layer: AgentLayer | None = None,
+        turn: TurnModel | None = None,
         **agent: object,
     ) -> None:
         self.events: list[object] = []
         self.clock = ManualClock()
         self.stt, self.llm, self.tts, self.vad = stt, llm, ToneTTS(), LoudnessVAD()
+        self.turn_model = turn
         self.recorder = Recorder()
 
         async def emit(event: object) -> None:
@@ -98,7 +101,7 @@ class Harness:
         self.session = VoiceSession(
             conversation_id="ses_test",
             agent=AgentConfig("agt_test", "Be brief.", "tone", first_message, **agent),  # type: ignore[arg-type]
-            models=SessionModels(self.stt, self.llm, self.tts, self.vad),
+            models=SessionModels(self.stt, self.llm, self.tts, self.vad, turn),
             emit=emit,  # type: ignore[arg-type]
             clock=self.clock,
             engine=EngineConfig(output_lead_ms=300.0),

@@ -62,6 +62,7 @@ class Agent(TypedDict):
     loop_detection: dict[str, Any] | None
     knowledge_base_ids: list[str]
     web_search: bool
+    turn_detection: Literal["model", "silence"]
     vad_threshold: float
     end_of_turn_silence_ms: int
     interrupt_threshold: int

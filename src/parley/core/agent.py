@@ -14,6 +14,7 @@ from parley.core.turns import TurnConfig
 from parley.providers.llm.base import LanguageModel, ToolChoice, ToolSpec
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
+from parley.providers.turn.base import TurnModel
 from parley.providers.vad.base import VoiceActivityDetector
 
 
@@ -67,6 +68,8 @@ class SessionModels:
     llm: LanguageModel
     tts: TextToSpeech
     vad: VoiceActivityDetector
+    turn: TurnModel | None = None
+    """The shared end-of-turn model; None: turns end by silence alone."""
 
 
 class SessionObserver(Protocol):

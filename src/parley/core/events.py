@@ -212,6 +212,19 @@ class SpeechStopped:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnPrediction:
+    """The end-of-turn model's verdict on a pause in the user's speech (turn detection
+    ``model``): ``finished`` decides how much more silence ends the turn."""
+
+    probability: float
+    finished: bool
+    wait_ms: float
+    """The silence, from the end of speech, that now ends the turn."""
+    took_ms: float
+    """From the pause to the verdict (the model's queue and inference)."""
+
+
+@dataclass(frozen=True, slots=True)
 class UserTurnDropped:
     """Committed user audio ``turn_id`` had no words (or only a backchannel while the
     agent spoke): no user turn was made."""
@@ -374,6 +387,7 @@ ServerEvent = (
     | TranscriptOut
     | SpeechStarted
     | SpeechStopped
+    | TurnPrediction
     | UserTurnDropped
     | AgentTurnStart
     | Interruption

@@ -25,6 +25,8 @@ class TurnTimeline:
     first_tts_audio: float | None = None
     first_audio_sent: float | None = None
     turn_end: float | None = None
+    turn_model: float | None = None
+    """Milliseconds the end-of-turn model took to judge the pause that ended the turn."""
     hooks: dict[str, float] = field(default_factory=dict)
     """Milliseconds spent in each agent-layer hook (``hook:<name>``) during the turn."""
 
@@ -43,5 +45,6 @@ class TurnTimeline:
             "first_audio_sent": _ms(self.first_audio_sent, self.end_of_turn),
             "voice_to_voice": _ms(self.first_audio_sent, self.speech_end),
             "agent_turn": _ms(self.turn_end, self.llm_start),
+            "turn_model": None if self.turn_model is None else round(self.turn_model, 1),
             **self.hooks,
         }

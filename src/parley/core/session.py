@@ -55,6 +55,7 @@ from parley.core.events import (
 from parley.core.exchange import Exchange, ExchangeLifecycle, Stage
 from parley.core.listener import Listener
 from parley.core.metrics import TurnTimeline
+from parley.core.pause_judge import PauseJudge
 from parley.core.responder import Responder, SessionParts
 from parley.core.tool_ledger import ToolLedger
 from parley.core.turn_log import TurnLog
@@ -106,6 +107,7 @@ class VoiceSession:
             preroll_ms=self.engine.preroll_ms,
             max_utterance_ms=self.engine.max_utterance_ms,
         )
+        self.judge = PauseJudge(models.turn, agent.turns, self.listener, clock, emit)
         self.ledger = ToolLedger()
         self.turn_log = TurnLog(observer, self.ledger, self.log_extra)
         self.exchanges = ExchangeLifecycle(
@@ -153,6 +155,7 @@ class VoiceSession:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await self.judge.close()
         await self.exchanges.stop(announce=False, end_turn=False)
         await self.exchanges.end_suspended(interrupted=True)
         await self.turn_log.end(reason)
@@ -223,6 +226,7 @@ class VoiceSession:
             case Speculate(speech_end_at=end):
                 self._timeline.speech_end = end
                 self._start_stt()
+                self.judge.pause(self.listener.utterance())
             case SpeechResumed():
                 await self.exchanges.drop_speculation()
                 self._cancel_stt()
@@ -241,6 +245,8 @@ class VoiceSession:
     async def _on_end_of_turn(self, speech_end: float, decided: float) -> None:
         self._timeline.speech_end = speech_end
         self._timeline.end_of_turn = decided
+        self._timeline.turn_model = self.judge.took_ms
+        self.judge.cancel()
         since_end_ms = (self._clock.now() - speech_end) * 1000.0
         end_ms = max(0.0, self.listener.input_ms - since_end_ms)
         speculation = self.exchanges.speculation()
@@ -276,6 +282,7 @@ class VoiceSession:
         return await self.models.stt.transcribe(audio, language=self.agent.language)
 
     def _cancel_stt(self) -> None:
+        self.judge.cancel()
         if self._stt_task is not None:
             self._stt_task.cancel()
             self._stt_task = None
@@ -287,13 +294,14 @@ class VoiceSession:
             return
         text, base = task.result().text, self.agent.turns.end_of_turn_silence_ms
         target = silence_target_ms(text, base)
-        self.listener.end_turn_after(min(target, base))
+        self.listener.end_turn_after(self.judge.silence_ms(min(target, base)))
         if has_words(text):
             self.responder.speculative_transcript(text, self._timeline)
         if (
             self.engine.speculative_reply
             and self.listener.in_speech
             and target <= base
+            and self.judge.finished is not False
             and has_words(text)
             and not self.exchanges.busy
             and not self._paused
@@ -403,6 +411,7 @@ class VoiceSession:
         self.responder.voice = self.models.tts.voice(agent.voice_id)
         self.agent = self.upkeep.agent = self.responder.agent = agent
         self.context.system_prompt = agent.system_prompt
+        self.judge.turns = agent.turns
         if self.listener.reconfigure(agent.turns, detect_turns=agent.turn_detection):
             self._cancel_stt()
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
+TurnDetectionMode = Literal["model", "silence"]
+"""How a pause ends a user turn: the end-of-turn model's verdict, or silence alone."""
 FRAME_MS = 32.0
 HYSTERESIS = 0.15
 """Probability must fall this far below the threshold to count as silence."""
@@ -27,6 +30,15 @@ class TurnConfig:
     speculative_stt_after_ms: float = 96.0
     interrupt_min_speech_ms: float = 160.0
     """Speech needed to open a turn while the agent is speaking (a barge-in)."""
+    detection: TurnDetectionMode = "silence"
+    """``model``: at each pause the end-of-turn model judges the speech so far (needs a
+    turn model; without one, the session falls back to ``silence``)."""
+    complete_silence_ms: float = 200.0
+    """Silence that ends a turn the model heard as finished."""
+    incomplete_silence_ms: float = 1600.0
+    """Silence that ends a turn the model heard as unfinished."""
+    model_threshold: float = 0.5
+    """The model's probability of "finished" at or above which the turn is finished."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from parley.core.events import (
     SafetyOut,
     ServerEvent,
     TranscriptOut,
+    TurnPrediction,
 )
 
 STAGES = (
@@ -161,6 +162,26 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.turn_predictions = Counter(
+            "parley_turn_predictions",
+            "End-of-turn model verdicts at a pause in the user's speech, by verdict "
+            "(complete, incomplete)",
+            ["verdict"],
+            registry=r,
+        )
+        self.turn_model_seconds = Histogram(
+            "parley_turn_model_seconds",
+            "Time from a pause to the end-of-turn model's verdict (queue and inference)",
+            buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0),
+            registry=r,
+        )
+        self.sessions_refused = Counter(
+            "parley_sessions_refused",
+            "Conversations refused before they started, by reason (capacity)",
+            ["reason"],
+            registry=r,
+        )
+
     def tool_call(self, kind: str, outcome: str, seconds: float) -> None:
         """A server-run tool call of ``kind`` ended with ``outcome`` after ``seconds``."""
         self.tool_calls.labels(kind, outcome).inc()
@@ -204,6 +225,9 @@ class ServerMetrics:
                 self.turns.labels(role).inc()
             case Interruption():
                 self.interruptions.inc()
+            case TurnPrediction(finished=finished, took_ms=took):
+                self.turn_predictions.labels("complete" if finished else "incomplete").inc()
+                self.turn_model_seconds.observe(took / 1000.0)
             case ErrorOut(code=code):
                 self.errors.labels(code).inc()
             case _:

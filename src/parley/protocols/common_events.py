@@ -19,6 +19,7 @@ from parley.core.events import (
     TextIn,
     ToolCallOut,
     TransferOut,
+    TurnPrediction,
     UserTurnDropped,
 )
 from parley.errors import ValidationError
@@ -41,6 +42,13 @@ def common_event(event: ServerEvent) -> tuple[str, dict[str, Any]] | None:
             return "agent_turn_start", {"turn_id": event.turn_id}
         case Interruption():
             return "interruption", {"turn_id": event.turn_id}
+        case TurnPrediction():
+            return "turn_prediction", {
+                "probability": round(event.probability, 3),
+                "finished": event.finished,
+                "wait_ms": round(event.wait_ms),
+                "took_ms": round(event.took_ms, 1),
+            }
         case UserTurnDropped():
             return "user_turn_dropped", {"turn_id": event.turn_id}
         case ToolCallOut():

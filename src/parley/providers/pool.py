@@ -35,11 +35,14 @@ from parley.providers.remote import Endpoint, reachable
 from parley.providers.search import SearchSettings, WebSearch, make_web_search
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
+from parley.providers.turn.base import TurnModel
 from parley.providers.vad.base import VADFactory
 
 log = logging.getLogger(__name__)
 
-KINDS = ("stt", "llm", "tts", "vad")
+KINDS = ("stt", "llm", "tts", "vad", "turn")
+OPTIONAL_KINDS = frozenset({"turn"})
+"""Kinds a pool may have no provider of (no end-of-turn model: turns end by silence)."""
 REACHABLE_TTL_S = 10.0
 """How long the answer of a remote provider's reachability check is reused."""
 Loader = Callable[[Settings], Any]
@@ -80,11 +83,18 @@ def _silero(s: Settings) -> VADFactory:
     return SileroModel().detector
 
 
+def _smart_turn(s: Settings) -> TurnModel:
+    from parley.providers.turn.smart_turn import SmartTurn
+
+    return SmartTurn()
+
+
 BUILT_IN: dict[str, Loader] = {
     "stt:whisper-local": _whisper,
     "llm:llama-local": _llama,
     "tts:piper-local": _piper,
     "vad:silero": _silero,
+    "turn:smart-turn": _smart_turn,
 }
 """The providers every server has, by ``kind:name``."""
 
@@ -95,6 +105,9 @@ BUILT_IN_INFO: dict[str, ProviderInfo] = {
     ),
     "tts:piper-local": ProviderInfo("tts:piper-local", "tts", "local", "Piper en_US joe medium"),
     "vad:silero": ProviderInfo("vad:silero", "vad", "local", "Silero VAD v6"),
+    "turn:smart-turn": ProviderInfo(
+        "turn:smart-turn", "turn", "local", "Smart Turn v3.2 end-of-turn model"
+    ),
 }
 
 DEFAULTS: dict[str, str] = {
@@ -102,6 +115,7 @@ DEFAULTS: dict[str, str] = {
     "llm": "llm:llama-local",
     "tts": "tts:piper-local",
     "vad": "vad:silero",
+    "turn": "turn:smart-turn",
 }
 """The provider of each kind a session uses unless its agent names another."""
 
@@ -114,6 +128,7 @@ class SessionProviders:
     llm: LanguageModel
     tts: TextToSpeech
     vad_factory: VADFactory
+    turn: TurnModel | None = None
 
 
 class ProviderPool:
@@ -236,17 +251,22 @@ class ProviderPool:
 
     async def preload(self, specs: Iterable[str] | None = None) -> None:
         """Load ``specs`` (default: the default of every kind) now, in order."""
-        for spec in specs if specs is not None else [self.defaults[k] for k in KINDS]:
+        for spec in specs if specs is not None else [self.defaults[k] for k in self._kinds()]:
             await self.load(spec)
+
+    def _kinds(self) -> list[str]:
+        return [k for k in KINDS if k in self.defaults or k not in OPTIONAL_KINDS]
 
     async def for_session(self, overrides: dict[str, Any] | None = None) -> SessionProviders:
         """The providers of a session whose agent names ``overrides`` (``{"llm":
         "llm:..."}``; kinds it does not name get the defaults)."""
-        chosen = {k: str((overrides or {}).get(k) or self.defaults[k]) for k in KINDS}
+        chosen = {k: str((overrides or {}).get(k) or self.defaults[k]) for k in self._kinds()}
         for kind, spec in chosen.items():
             self.check(spec, kind)
         loaded = {kind: await self.load(spec) for kind, spec in chosen.items()}
-        return SessionProviders(loaded["stt"], loaded["llm"], loaded["tts"], loaded["vad"])
+        return SessionProviders(
+            loaded["stt"], loaded["llm"], loaded["tts"], loaded["vad"], loaded.get("turn")
+        )
 
     # ------------------------------------------------------------ defaults
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
 from pydantic_core import PydanticUndefined
 
+from parley.core.turns import TurnDetectionMode
 from parley.safety.loops import LoopSettings
 from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.state import ServerState
@@ -153,6 +154,12 @@ AGENT_FIELDS: dict[str, AgentField] = {
         StrictBool,
         False,
         description="give the LLM a web_search tool (needs [search.default] in the providers file)",
+    ),
+    "turn_detection": _turn(
+        TurnDetectionMode,
+        TurnDetectionMode,
+        "how a pause ends a user turn: 'model' (the Smart Turn model judges whether the "
+        "speech sounds finished) or 'silence' (end_of_turn_silence_ms)",
     ),
     "vad_threshold": _turn(float, VadThreshold, "speech probability"),
     "end_of_turn_silence_ms": _turn(int, EndOfTurnSilence, "silence that ends a user turn"),

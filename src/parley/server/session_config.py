@@ -4,6 +4,7 @@ unset."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ def agent_config(
     state: ServerState,
     *,
     first_message: str | None = None,
-    overrides: dict[str, float] | None = None,
+    overrides: Mapping[str, float | str] | None = None,
     session: SessionRecord | None = None,
 ) -> AgentConfig:
     """Engine view of a stored agent; turn settings it does not set come from the server.
@@ -70,6 +71,12 @@ def agent_config(
             min_speech_ms=float(d.min_speech_ms),
             speculative_stt_after_ms=float(d.speculative_stt_after_ms),
             interrupt_min_speech_ms=pick("interrupt_threshold") * FRAME_MS,
+            detection="silence"
+            if s.get("turn_detection", d.turn_detection) == "silence"
+            else "model",
+            complete_silence_ms=float(d.turn_complete_silence_ms),
+            incomplete_silence_ms=float(d.turn_incomplete_silence_ms),
+            model_threshold=d.turn_model_threshold,
         ),
         idle_timeout_ms=pick("idle_timeout_ms"),
         idle_prompts=int(pick("idle_prompts")),

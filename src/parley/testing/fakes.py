@@ -26,6 +26,7 @@ from parley.core.hooks import (
 from parley.providers.llm.base import ChatMessage, LanguageModel, ToolCall, ToolChoice, ToolSpec
 from parley.providers.stt.base import SpeechToText, Transcript
 from parley.providers.tts.base import TextToSpeech, Voice
+from parley.providers.turn.base import TurnModel
 from parley.providers.vad.base import VoiceActivityDetector
 
 
@@ -88,6 +89,29 @@ class ScriptedSTT(SpeechToText):
         if self.gate is not None:
             await self.gate.wait()
         return Transcript(self.texts[min(index, len(self.texts) - 1)], language=language)
+
+
+class ScriptedTurnModel(TurnModel):
+    """Returns the scripted "finished" probabilities in order (repeating the last);
+    records the audio of each call. With ``gate`` set, each call waits for it; with
+    ``fail`` set, each call raises."""
+
+    name = "scripted-turn"
+
+    def __init__(self, *probabilities: float) -> None:
+        self.probabilities = list(probabilities) or [1.0]
+        self.calls: list[bytes] = []
+        self.gate: asyncio.Event | None = None
+        self.fail = False
+
+    async def finished_probability(self, pcm: bytes) -> float:
+        index = len(self.calls)
+        self.calls.append(pcm)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("scripted turn model failure")
+        return self.probabilities[min(index, len(self.probabilities) - 1)]
 
 
 class ScriptedLLM(LanguageModel):

@@ -153,6 +153,7 @@ class SessionSettings:
                 turns,
                 vad_threshold=min(0.95, max(0.05, td.threshold)),
                 end_of_turn_silence_ms=min(5000.0, max(100.0, silence)),
+                detection="model" if td.type == "semantic_vad" else "silence",
             )
             idle = float(td.idle_timeout_ms or 0)
         return dataclasses.replace(
@@ -229,6 +230,7 @@ def initial_settings(
     """The settings a session starts with: the agent's voice, turn settings and tools."""
     turns = agent.turns
     detection = TurnDetection(
+        type="semantic_vad" if turns.detection == "model" else "server_vad",
         threshold=round(turns.vad_threshold, 3),
         prefix_padding_ms=prefix_padding_ms,
         silence_duration_ms=round(turns.end_of_turn_silence_ms),

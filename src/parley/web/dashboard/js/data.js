@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 
 export const TURN_SETTINGS = [
+  "turn_detection",
   "vad_threshold",
   "end_of_turn_silence_ms",
   "interrupt_threshold",

@@ -163,6 +163,16 @@ export async function render({ root, params, signal, navigate }) {
     });
     return field({ label: f.label, control: turnInputs[f.name], hint: f.hint, param: f.name });
   });
+  const detectionDefault = defaults.turn_detection ? ` (${defaults.turn_detection})` : "";
+  const turnDetection = select(
+    [
+      ["", `Server default${detectionDefault}`],
+      ["model", "Model: Smart Turn hears whether the speech sounds finished"],
+      ["silence", "Silence: end-of-turn silence alone"],
+    ],
+    settings.turn_detection ?? "",
+    { name: "turn_detection" },
+  );
   const recordDefault = defaults.record_audio === undefined ? "" : defaults.record_audio ? " (on)" : " (off)";
   const recordAudio = select(
     [["", `Server default${recordDefault}`], ["true", "On"], ["false", "Off"]],
@@ -221,7 +231,12 @@ export async function render({ root, params, signal, navigate }) {
     section(
       "Turn-taking",
       "Leave a field empty to use the server default.",
-      h("div", { class: "grid-3" }, turnFields, field({ label: "Record audio", control: recordAudio, param: "record_audio", hint: "Keep a stereo WAV of each conversation." })),
+      h(
+        "div",
+        { class: "grid-3" },
+        field({ label: "End of turn", control: turnDetection, param: "turn_detection", hint: "Model: ~200 ms after a finished-sounding sentence, up to 1.6 s in a mid-thought pause." }),
+        turnFields,
+        field({ label: "Record audio", control: recordAudio, param: "record_audio", hint: "Keep a stereo WAV of each conversation." })),
     ),
     section("Tools", "Functions the agent may call: run by your client, by a webhook the server calls, or built in.", tools.el),
     section("Knowledge", "What the agent may look up: your documents and the web.", knowledge.el),
@@ -323,6 +338,7 @@ export async function render({ root, params, signal, navigate }) {
       metadata: json(metadata, "metadata", "Metadata"),
     };
     for (const f of TURN_FIELDS) body[f.name] = number(turnInputs[f.name], f.name);
+    body.turn_detection = turnDetection.value || null;
     body.record_audio = recordAudio.value === "" ? null : recordAudio.value === "true";
     const po = {};
     for (const kind of ["stt", "llm", "tts"]) if (providerInputs[kind].value.trim()) po[kind] = providerInputs[kind].value.trim();

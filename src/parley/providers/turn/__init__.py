@@ -1,0 +1,1 @@
+"""End-of-turn models: does the speech before a pause sound finished?"""
