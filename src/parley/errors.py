@@ -121,6 +121,18 @@ class ModelsNotReadyError(ParleyError):
     ws_close_code = 1013
 
 
+class ServerAtCapacityError(SessionError):
+    """The server already holds as many conversations as it may
+    (``PARLEY_LIMITS__MAX_SESSIONS``); ``retry_after`` is a hint in seconds."""
+
+    http_status = 503
+    ws_close_code = 1013
+
+    def __init__(self, message: str, *, retry_after: float, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+
+
 class ProviderUnavailableError(ParleyError):
     """A provider whose optional dependency is missing; the message names the extra."""
 

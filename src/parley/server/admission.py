@@ -1,14 +1,19 @@
 """Admission: who may open a conversation, with which agent, and the stored session
-it runs in. Every voice endpoint calls :func:`open_session` before anything else."""
+it runs in. Every voice endpoint calls :func:`open_session` before anything else; it
+also takes the conversation's slot of the server's capacity, which the conversation
+gives back when it ends (:func:`abandon` when it never ran)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from parley.errors import (
     AuthenticationError,
     AuthorizationError,
     NotFoundError,
+    ServerAtCapacityError,
     SessionError,
     ValidationError,
 )
@@ -44,7 +49,9 @@ async def open_session(
     REST; otherwise ``api_key`` opens a new session with ``agent_id`` (or, when
     ``default_agent``, with the server's default agent if no id is given). The
     session's metadata records the ``protocol``. A key that broke the limits from
-    ``peer`` (its host) is refused during its cooldown (``rate_limit_error``).
+    ``peer`` (its host) is refused during its cooldown (``rate_limit_error``). Above
+    the server's capacity the caller gets ``ServerAtCapacityError`` (close 1013) before
+    anything is stored or loaded, and a token stays unused.
     """
     key: ApiKeyRecord | None = None
     if token:
@@ -83,11 +90,41 @@ async def open_session(
         if kind in KINDS and spec:
             state.ready_providers().check(str(spec), kind)
     state.ready_providers()
-    if token:
-        claimed, problem = await state.sessions.claim_token(token_hash)
-        if claimed is None or problem is not None:
-            raise AuthenticationError(_TOKEN_PROBLEMS[problem or "unknown"])
-        return agent, claimed
-    assert key is not None
-    meta = {"protocol": protocol, **(metadata or {})}
-    return agent, await state.sessions.create(agent.id, meta, api_key_id=key.id)
+    try:
+        slot = state.capacity.reserve()
+    except ServerAtCapacityError:
+        state.metrics.sessions_refused.labels("capacity").inc()
+        raise
+    try:
+        if token:
+            record, problem = await state.sessions.claim_token(token_hash)
+            if record is None or problem is not None:
+                raise AuthenticationError(_TOKEN_PROBLEMS[problem or "unknown"])
+        else:
+            assert key is not None
+            meta = {"protocol": protocol, **(metadata or {})}
+            record = await state.sessions.create(agent.id, meta, api_key_id=key.id)
+    except BaseException:
+        slot.release()
+        raise
+    state.capacity.bind(slot, record.id)
+    return agent, record
+
+
+async def abandon(state: ServerState, session_id: str) -> None:
+    """A session admitted by :func:`open_session` that never ran: its slot is given
+    back and its stored session ends (``error``). Safe to call more than once."""
+    state.capacity.release(session_id)
+    await state.sessions.end(session_id, "error")
+
+
+@contextlib.asynccontextmanager
+async def opening(state: ServerState, session_id: str) -> AsyncIterator[None]:
+    """Wraps what an endpoint does between :func:`open_session` and a conversation that
+    runs: if it fails (or is cancelled), the session is abandoned, so neither a slot
+    nor an active session is left behind."""
+    try:
+        yield
+    except BaseException:
+        await abandon(state, session_id)
+        raise

@@ -33,6 +33,7 @@ from parley.observability.recording import SessionRecorder
 from parley.providers.tts.cached_phrases import CachedPhrasesTTS
 from parley.safety.policy_hook import PolicyHook
 from parley.safety.recording_redaction import redact_recording
+from parley.server.admission import abandon
 from parley.server.inbound_limits import POLICY_VIOLATION, AudioPacer, Refusal
 from parley.server.session_config import agent_config, engine_config
 from parley.server.state import NO_AGENT_LAYER, LiveSession, ServerState, Transport
@@ -121,15 +122,17 @@ class LiveConversation:
         the server's defaults for the rest), loaded on first use and shared."""
         try:
             chosen = await state.providers.for_session(agent.provider_overrides)
-            models = SessionModels(chosen.stt, chosen.llm, chosen.tts, chosen.vad_factory())
+            models = SessionModels(
+                chosen.stt, chosen.llm, chosen.tts, chosen.vad_factory(), chosen.turn
+            )
             layer = await state.agent_layer(agent, record, models)
             if layer.fixed_lines:  # fillers and fallbacks start at once, not after synthesis
                 models = replace(models, tts=CachedPhrasesTTS(models.tts, layer.fixed_lines))
             return cls(
                 state, agent, record, transport, models, config=config, peer=peer, layer=layer
             )
-        except Exception:
-            await state.sessions.end(record.id, "error")  # it never ran
+        except BaseException:
+            await abandon(state, record.id)  # it never ran
             raise
 
     async def _save_recording(self, recorder: SessionRecorder) -> None:
@@ -239,6 +242,7 @@ class LiveConversation:
             return self.session.ended or reason
         self._finished = True
         self.state.live.remove(self.record.id)
+        self.state.capacity.release(self.record.id)
         live = self.live
         if live.terminating is not None:  # ended by the API: it sends and closes
             await live.terminating.wait()

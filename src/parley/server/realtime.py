@@ -17,7 +17,7 @@ from parley.core.events import ClientEvent, ErrorOut, ServerEvent
 from parley.errors import ParleyError, ValidationError
 from parley.protocols.openai_realtime import RealtimeProtocol, random_id
 from parley.protocols.openai_realtime.errors import INVALID_REQUEST, SERVER_ERROR, error_body
-from parley.server.admission import open_session
+from parley.server.admission import open_session, opening
 from parley.server.auth import credential
 from parley.server.conversation import LiveConversation
 from parley.server.inbound_limits import ConnectionGuard
@@ -166,12 +166,14 @@ async def realtime(ws: WebSocket) -> None:
             default_agent=True,
             peer=peer,
         )
-        # OpenAI Realtime has no server greeting, and the agent speaks only when asked
-        # to (check-ins after silence only with turn_detection.idle_timeout_ms).
-        config = dataclasses.replace(
-            agent_config(agent, state, session=record), first_message=None, idle_timeout_ms=0.0
-        )
-        live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
+        async with opening(state, record.id):  # a failure here frees its slot
+            # OpenAI Realtime has no server greeting, and the agent speaks only when asked
+            # to (check-ins after silence only with turn_detection.idle_timeout_ms).
+            config = dataclasses.replace(
+                agent_config(agent, state, session=record), first_message=None,
+                idle_timeout_ms=0.0,
+            )  # fmt: skip
+            live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         await conn.refuse(exc)

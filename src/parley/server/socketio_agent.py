@@ -41,7 +41,7 @@ from parley.protocols.socketio import (
     connected_payload,
     error_event,
 )
-from parley.server.admission import open_session
+from parley.server.admission import open_session, opening
 from parley.server.auth import authenticate, credential
 from parley.server.conversation import LiveConversation
 from parley.server.inbound_limits import POLICY_VIOLATION, ConnectionGuard, peer_of
@@ -329,7 +329,7 @@ class SocketIOAgentServer:
             metadata={"ad_hoc": request.ad_hoc},
             peer=client.host,
         )
-        try:
+        async with opening(self.state, record.id):  # a failure here frees its slot
             config = agent_config(
                 agent,
                 self.state,
@@ -346,9 +346,6 @@ class SocketIOAgentServer:
             live = await LiveConversation.open(
                 self.state, agent, record, transport, config=config, peer=client.host
             )
-        except Exception:
-            await self.state.sessions.end(record.id, "error")
-            raise
         client.codec.reset_audio()
         client.live = live
         watcher = asyncio.create_task(self._watch(client, live), name=f"parley-{record.id}")

@@ -16,7 +16,7 @@ from parley.config import Settings
 from parley.core.agent import AgentLayer, SessionModels
 from parley.core.events import EndReason, ServerEvent
 from parley.core.session import VoiceSession
-from parley.errors import ModelsNotReadyError
+from parley.errors import ModelsNotReadyError, ServerAtCapacityError
 from parley.knowledge.embedding import Embedder, shared_embedder
 from parley.knowledge.ingest import Ingestor
 from parley.knowledge.retrieval import Retriever
@@ -127,6 +127,78 @@ class LiveSessions:
         return len(sessions)
 
 
+CAPACITY_RETRY_S = 5.0
+"""The retry hint (seconds) given to a conversation refused for capacity."""
+
+
+class Slot:
+    """One admitted conversation's place in a :class:`CapacityGate`."""
+
+    def __init__(self, gate: CapacityGate) -> None:
+        self._gate = gate
+        self.session_id: str | None = None
+        """The stored session it belongs to, once there is one."""
+        self.released = False
+
+    def release(self) -> None:
+        """Give the place back; a second call does nothing."""
+        if not self.released:
+            self.released = True
+            self._gate._give_back(self)
+
+
+class CapacityGate:
+    """How many conversations this process holds at once, of every protocol.
+
+    A slot is taken (:meth:`reserve`) before anything of a new conversation is stored
+    or loaded, and given back when the conversation ends or fails to open. The check
+    and the count are one synchronous step, so simultaneous connects cannot overshoot
+    ``limit`` (0: no limit); the count is of slots held, so it is never negative.
+    """
+
+    def __init__(self, limit: int, retry_after_s: float = CAPACITY_RETRY_S) -> None:
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self._slots: set[Slot] = set()
+        self._by_session: dict[str, Slot] = {}
+
+    @property
+    def in_use(self) -> int:
+        """Slots held now (conversations running or being opened)."""
+        return len(self._slots)
+
+    def reserve(self) -> Slot:
+        """A slot, or ``ServerAtCapacityError`` (with a retry hint) when all are taken."""
+        if self.limit and len(self._slots) >= self.limit:
+            raise ServerAtCapacityError(
+                f"server at capacity ({self.limit} conversations); "
+                f"retry in {self.retry_after_s:g} s",
+                retry_after=self.retry_after_s,
+            )
+        slot = Slot(self)
+        self._slots.add(slot)
+        return slot
+
+    def bind(self, slot: Slot, session_id: str) -> None:
+        """``slot`` now belongs to the stored session ``session_id`` (see :meth:`release`)."""
+        if not slot.released:
+            slot.session_id = session_id
+            self._by_session[session_id] = slot
+
+    def release(self, session_id: str) -> bool:
+        """Give back the slot of session ``session_id``; False if it holds none."""
+        slot = self._by_session.get(session_id)
+        if slot is None:
+            return False
+        slot.release()
+        return True
+
+    def _give_back(self, slot: Slot) -> None:
+        self._slots.discard(slot)
+        if slot.session_id is not None and self._by_session.get(slot.session_id) is slot:
+            del self._by_session[slot.session_id]
+
+
 @dataclass
 class ServerState:
     """Shared by every request of one app."""
@@ -146,6 +218,8 @@ class ServerState:
     live: LiveSessions = field(default_factory=LiveSessions)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: ServerMetrics = field(init=False)
+    capacity: CapacityGate = field(init=False)
+    """Conversations held at once (``limits.max_sessions``)."""
 
     penalties: PenaltyBox = field(init=False)
     """Clients refused for a while after breaking the limits."""
@@ -162,6 +236,7 @@ class ServerState:
     def __post_init__(self) -> None:
         self.policies = PolicyRepository(self.db)
         self.metrics = ServerMetrics(lambda: len(self.live))
+        self.capacity = CapacityGate(self.settings.limits.max_sessions)
         self.knowledge = KnowledgeRepository(self.db)
         self.embedder = shared_embedder()
         self.retriever = Retriever(self.knowledge, self.embedder)

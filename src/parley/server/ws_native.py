@@ -9,10 +9,11 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict
 
 from parley.core.events import ErrorOut
+from parley.core.turns import TurnDetectionMode
 from parley.errors import ParleyError
 from parley.protocols.json_frames import first_error
 from parley.protocols.native import NativeCodec
-from parley.server.admission import open_session
+from parley.server.admission import open_session, opening
 from parley.server.agent_fields import EndOfTurnSilence, InterruptThreshold, VadThreshold
 from parley.server.auth import credential
 from parley.server.conversation import LiveConversation
@@ -40,15 +41,20 @@ class TurnOverrides(BaseModel):
     vad_threshold: VadThreshold | None = None
     end_of_turn_silence_ms: EndOfTurnSilence | None = None
     interrupt_threshold: InterruptThreshold | None = None
+    turn_detection: TurnDetectionMode | None = None
 
 
-def turn_overrides(ws: WebSocket) -> dict[str, float]:
-    """``?vad_threshold=&end_of_turn_silence_ms=&interrupt_threshold=`` of this socket."""
+def turn_overrides(ws: WebSocket) -> dict[str, float | str]:
+    """``?vad_threshold=&end_of_turn_silence_ms=&interrupt_threshold=&turn_detection=``
+    of this socket."""
     try:
         parsed = TurnOverrides.model_validate(dict(ws.query_params))
     except pydantic.ValidationError as exc:
         raise first_error(exc) from None
-    return {k: float(v) for k, v in parsed.model_dump(exclude_none=True).items()}
+    return {
+        k: v if isinstance(v, str) else float(v)
+        for k, v in parsed.model_dump(exclude_none=True).items()
+    }
 
 
 @router.websocket("/v1/voice/conversation")
@@ -73,11 +79,12 @@ async def conversation(ws: WebSocket) -> None:
             agent_id=ws.query_params.get("agent_id"),
             peer=peer,
         )
-        config = agent_config(
-            agent, state, first_message=record.initial_message, overrides=overrides,
-            session=record,
-        )  # fmt: skip
-        live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
+        async with opening(state, record.id):  # a failure here frees its slot
+            config = agent_config(
+                agent, state, first_message=record.initial_message, overrides=overrides,
+                session=record,
+            )  # fmt: skip
+            live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         await conn.deliver(ErrorOut(exc.code, exc.message))
