@@ -50,7 +50,7 @@ export interface ParleyVoiceOptions {
    *  (an http(s):// or bare origin URL is accepted). Default: this page's origin. */
   wsUrl?: string;
   /** Extra query parameters: the turn settings `vad_threshold`,
-   *  `end_of_turn_silence_ms`, `interrupt_threshold`. */
+   *  `end_of_turn_silence_ms`, `interrupt_threshold`, `turn_detection`. */
   query?: Record<string, string | number>;
   /** `false` turns reconnecting off. */
   reconnect?: ReconnectOptions | false;
