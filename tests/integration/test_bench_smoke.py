@@ -152,3 +152,41 @@ def test_llm(tmp_path: Path) -> None:
     data = report["providers"]["llm:llama-local"]
     assert len(data["results"]) == 8 and all(r["answer"] for r in data["results"])
     assert _is_summary(data["summary"]["first_piece_ms"])
+
+
+def test_turns(server: Server, tmp_path: Path) -> None:
+    report = _bench(server, tmp_path, "turns", "--clips", "1", "--no-warmup")
+    modes = ["silence", "model"]
+    assert report["settings"]["modes"] == modes
+    rows = report["clips"]
+    assert sorted((r["turn_detection"], r["kind"]) for r in rows) == sorted(
+        (m, k) for m in modes for k in ("paused", "complete")
+    )
+    for r in rows:
+        assert r["conversation_id"].startswith("ses_") and r["stops"], r
+        if r["kind"] == "paused":
+            assert isinstance(r["cut_off"], bool) and r["pause_ms"] in (500, 700, 900, 1100)
+            assert isinstance(r["cut_off_answered"], bool)
+        else:
+            assert isinstance(r["client_voice_to_voice_ms"], float), r
+            assert isinstance(r["end_of_turn_ms"], float), r
+    for mode in modes:
+        summary = report["summary"][mode]
+        assert summary["paused_clips"] == 1 and summary["complete_clips"] == 1
+        assert summary["false_cutoffs"] in (0, 1) and isinstance(summary["mean_pause_ms"], float)
+        assert _is_summary(summary["voice_to_voice_client_ms"])
+        assert _is_summary(summary["end_of_turn_ms"])
+    # the temporary agents are gone
+    agents = ParleyClient(server.url, server.admin_key).list_agents(limit=100)["data"]
+    assert not set(report["agents"].values()) & {a["id"] for a in agents}
+
+
+def test_latency_by_turn_detection(server: Server, tmp_path: Path) -> None:
+    options = ["--conversations", "1", "--utterances", "cards-001", "--turn-detection", "both"]
+    report = _bench(server, tmp_path, "latency", *options)
+    assert [t["turn_detection"] for t in report["turns"]] == ["silence", "model"]
+    by_mode = report["summary_by_turn_detection"]
+    assert list(by_mode) == ["silence", "model"]
+    for summary in by_mode.values():
+        assert summary["turns"] == 1
+        assert _is_summary(summary["voice_to_voice_client_ms"])

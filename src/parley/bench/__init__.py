@@ -34,4 +34,5 @@ BENCHMARKS = (
     "judge",
     "retrieval",
     "grounding",
+    "turns",
 )

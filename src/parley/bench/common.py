@@ -350,3 +350,41 @@ def print_load(meter: dict[str, Any]) -> None:
         f"machine {fmt(meter.get('system_cpu_percent'))} of {100 * (os.cpu_count() or 1)} | "
         f"load avg {meter.get('load_average_1m_after')}"
     )
+
+
+# temporary agents ---------------------------------------------------------------------
+
+COPIED_AGENT_FIELDS = (
+    "system_prompt",
+    "voice_id",
+    "first_message",
+    "language",
+    "tools",
+    "max_turns",
+    "content_policy_id",
+    "loop_detection",
+    "knowledge_base_ids",
+    "web_search",
+    "provider_overrides",
+)
+"""What :func:`temporary_agent` copies, besides the turn settings set on the agent."""
+
+
+@contextlib.contextmanager
+def temporary_agent(url: str, key: str, base: str = "agt_demo", **changes: Any) -> Iterator[str]:
+    """A new agent like ``base`` (its prompt, voice, tools and own turn settings) with
+    ``changes`` applied, e.g. ``turn_detection="silence"``; its id, deleted afterwards."""
+    from parley.client import ParleyClient
+
+    with ParleyClient(url, key) as client:
+        agent: dict[str, Any] = dict(client.get_agent(base))
+        fields = {name: agent[name] for name in COPIED_AGENT_FIELDS}
+        fields.update(agent["settings"])
+        fields.update(changes)
+        label = " ".join(f"{k}={v}" for k, v in changes.items())
+        fields["name"] = f"{agent['name']} [bench {label}]"[:200]
+        created = client.create_agent(**fields)
+        try:
+            yield created["id"]
+        finally:
+            client.delete_agent(created["id"])
