@@ -40,7 +40,7 @@ class TurnSettings(BaseModel):
         "the speech sounds finished; 'silence' waits for end_of_turn_silence_ms",
     )
     turn_complete_silence_ms: int = Field(
-        200, ge=32, le=5000, description="silence that ends a turn the model heard as finished"
+        300, ge=32, le=5000, description="silence that ends a turn the model heard as finished"
     )
     turn_incomplete_silence_ms: int = Field(
         1600,

@@ -33,15 +33,15 @@ async def test_a_finished_sounding_pause_ends_the_turn_after_the_short_silence()
     assert len(h.turn_model.calls[0]) >= 10 * 1024, "the model hears the whole utterance"
     (verdict,) = h.of(TurnPrediction)
     assert verdict.finished and verdict.probability == pytest.approx(0.93)
-    assert verdict.wait_ms == 200
+    assert verdict.wait_ms == 300
     assert h.of(SpeechStopped) == []
-    await h.frames(QUIET, 3)  # 256 ms of silence: past 200 ms
+    await h.frames(QUIET, 5)  # 320 ms of silence: past 300 ms
     assert len(h.of(SpeechStopped)) == 1
     await h.wait(2.0)
     assert h.finals("user") == ["what time is it"]
     (metrics,) = h.of(MetricsOut)
     assert metrics.latency_ms["endpointing"] is not None
-    assert metrics.latency_ms["endpointing"] < 300, "well below the 500 ms silence rule"
+    assert metrics.latency_ms["endpointing"] < 400, "well below the 500 ms silence rule"
     assert metrics.latency_ms["turn_model"] is not None
     await h.session.close("client")
 
@@ -133,6 +133,6 @@ async def test_the_mode_can_change_mid_session() -> None:
     await h.session.start()
     await h.session.handle(ReconfigureIn(replace(h.session.agent, turns=MODEL)))
     await h.frames(LOUD, 10)
-    await h.frames(QUIET, 8)
+    await h.frames(QUIET, 11)  # 352 ms: past the model's 300 ms, short of 500
     assert len(model.calls) == 1 and len(h.of(SpeechStopped)) == 1
     await h.session.close("client")

@@ -33,7 +33,7 @@ class TurnConfig:
     detection: TurnDetectionMode = "silence"
     """``model``: at each pause the end-of-turn model judges the speech so far (needs a
     turn model; without one, the session falls back to ``silence``)."""
-    complete_silence_ms: float = 200.0
+    complete_silence_ms: float = 300.0
     """Silence that ends a turn the model heard as finished."""
     incomplete_silence_ms: float = 1600.0
     """Silence that ends a turn the model heard as unfinished."""

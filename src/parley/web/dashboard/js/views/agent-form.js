@@ -234,7 +234,7 @@ export async function render({ root, params, signal, navigate }) {
       h(
         "div",
         { class: "grid-3" },
-        field({ label: "End of turn", control: turnDetection, param: "turn_detection", hint: "Model: ~200 ms after a finished-sounding sentence, up to 1.6 s in a mid-thought pause." }),
+        field({ label: "End of turn", control: turnDetection, param: "turn_detection", hint: "Model: 300 ms of silence after a finished-sounding sentence, 1.6 s in a mid-thought pause." }),
         turnFields,
         field({ label: "Record audio", control: recordAudio, param: "record_audio", hint: "Keep a stereo WAV of each conversation." })),
     ),
