@@ -325,6 +325,9 @@ async def test_talk_then_review_the_session_in_the_history(
     await expect(page).to_have_url(re.compile("status=ended"))
     row = page.get_by_role("row", name=re.compile(session_id))
     await expect(row).to_contain_text("Ended by the caller")
+    await expect(page.locator("#live-load")).to_have_text(
+        re.compile(r"Live on this server: \d+ of 8 conversations")
+    )
     await shot(page, artifacts, "sessions")
     await page.get_by_label("Status").select_option("expired")
     await expect(page.get_by_role("heading", name="No sessions")).to_be_visible()

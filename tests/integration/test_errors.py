@@ -107,7 +107,11 @@ async def test_client_vanishing_mid_turn_ends_the_session_cleanly(
             break
     conv._ws.transport.abort()  # vanish: no close handshake
 
-    assert await _wait_healthy_and_idle(server) == {"status": "ok", "active_sessions": 0}
+    assert await _wait_healthy_and_idle(server) == {
+        "status": "ok",
+        "active_sessions": 0,
+        "capacity": 8,
+    }
     db = Database(server.database_url)
     await db.connect()
     try:

@@ -14,4 +14,4 @@ def test_healthz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
     client = TestClient(create_app(Settings(data_dir=tmp_path)))
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "loading", "active_sessions": 0}
+    assert response.json() == {"status": "loading", "active_sessions": 0, "capacity": 8}

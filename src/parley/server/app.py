@@ -126,10 +126,12 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
-        """200 once the models are loaded, 503 before."""
+        """200 once the models are loaded, 503 before; with the conversations running and
+        the most this server holds (``capacity``, null: no limit)."""
+        body = {"active_sessions": len(state.live), "capacity": state.capacity.limit or None}
         if state.models_ready.is_set():
-            return JSONResponse({"status": "ok", "active_sessions": len(state.live)})
-        return JSONResponse({"status": "loading", "active_sessions": len(state.live)}, 503)
+            return JSONResponse({"status": "ok", **body})
+        return JSONResponse({"status": "loading", **body}, 503)
 
     @app.get(
         "/metrics",

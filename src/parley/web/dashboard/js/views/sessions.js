@@ -56,9 +56,18 @@ export async function render({ root, query, signal, navigate }) {
   const body = h("div", {}, loading("Loading sessions…"));
   const count = h("span", { class: "count" });
   heading.append(count);
+  const live = h("p", { class: "muted", id: "live-load" });
+  api("GET", "/healthz", { signal })
+    .then((health) => {
+      const n = health.active_sessions;
+      live.textContent = health.capacity
+        ? `Live on this server: ${n} of ${health.capacity} conversations (more are refused until one ends).`
+        : `Live on this server: ${n} conversations (no capacity limit).`;
+    })
+    .catch(() => {});
   replace(
     root,
-    h("div", { class: "page-head" }, h("div", {}, heading, h("p", { class: "muted" }, "Every conversation with its transcript, latency and recording."))),
+    h("div", { class: "page-head" }, h("div", {}, heading, h("p", { class: "muted" }, "Every conversation with its transcript, latency and recording."), live)),
     filters,
     body,
   );
