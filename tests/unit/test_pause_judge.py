@@ -136,3 +136,18 @@ async def test_the_mode_can_change_mid_session() -> None:
     await h.frames(QUIET, 11)  # 352 ms: past the model's 300 ms, short of 500
     assert len(model.calls) == 1 and len(h.of(SpeechStopped)) == 1
     await h.session.close("client")
+
+
+async def test_stt_time_is_the_transcription_not_the_wait_for_the_turn_to_end() -> None:
+    h = harness(ScriptedTurnModel(0.2), "so I was thinking")
+    await h.session.start()
+    await h.frames(LOUD, 10)
+    await h.frames(QUIET, 60)  # the turn ends after 1.6 s of silence
+    await h.wait(2.0)
+    (metrics,) = h.of(MetricsOut)
+    assert metrics.latency_ms["endpointing"] is not None
+    assert metrics.latency_ms["endpointing"] > 1500
+    stt = metrics.latency_ms["stt"]
+    assert stt is not None and stt < 100, "the scripted STT answers at once"
+    assert metrics.latency_ms["stt_wait_after_end_of_turn"] == 0.0
+    await h.session.close("client")

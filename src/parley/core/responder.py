@@ -209,7 +209,7 @@ class Responder:
     async def answer_speech(self, exchange: Exchange, stt: Awaitable[Transcript]) -> None:
         text = (await stt).text
         timeline = exchange.timeline
-        timeline.stt_done = self._clock.now()
+        timeline.stt_done = timeline.stt_done or self._clock.now()
         suspended = self._exchanges.suspended
         if not has_words(text) or (suspended is not None and is_backchannel(text)):
             words = len(text.split())  # never the words themselves: they may be personal

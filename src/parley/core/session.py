@@ -273,8 +273,15 @@ class VoiceSession:
         self.exchanges.start(exchange, self.responder.answer_speech(exchange, stt))
 
     def _start_stt(self) -> None:
-        self._timeline.stt_start = self._clock.now()
+        timeline = self._timeline
+        timeline.stt_start = self._clock.now()
         stt = asyncio.create_task(self._transcribe(self.listener.utterance()), name="parley-stt")
+
+        def transcribed(task: asyncio.Task[Transcript]) -> None:
+            if not task.cancelled():
+                timeline.stt_done = self._clock.now()
+
+        stt.add_done_callback(transcribed)
         stt.add_done_callback(self._on_speculative_transcript)
         self._stt_task = stt
 
