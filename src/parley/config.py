@@ -67,7 +67,7 @@ class ModelSettings(BaseModel):
     llm_threads: int = Field(2, ge=1)
     llm_context_tokens: int = Field(2048, ge=256, description="context of each LLM slot")
     llm_parallel: int = Field(
-        1, ge=1, le=64, description="conversations the local LLM decodes at once (slots)"
+        4, ge=1, le=64, description="conversations the local LLM decodes at once (slots)"
     )
     llm_cache_mib: int = Field(
         256, ge=0, le=65536, description="RAM for evaluated prompts of idle conversations"
@@ -114,7 +114,7 @@ class LimitSettings(BaseModel):
     )
 
     max_sessions: int = Field(
-        8,
+        4,
         ge=0,
         le=100_000,
         description="conversations this server holds at once; more are refused with "

@@ -13,6 +13,7 @@ import websockets
 
 from parley.audio.wav import read_wav
 from parley.client import Conversation, conversation_url
+from parley.config import LimitSettings
 from parley.storage import Database, SessionRepository
 from parley.testing.recordings import Recording
 from tests.integration.conftest import Server
@@ -110,7 +111,7 @@ async def test_client_vanishing_mid_turn_ends_the_session_cleanly(
     assert await _wait_healthy_and_idle(server) == {
         "status": "ok",
         "active_sessions": 0,
-        "capacity": 8,
+        "capacity": LimitSettings().max_sessions,
     }
     db = Database(server.database_url)
     await db.connect()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from parley.config import Settings
+from parley.config import LimitSettings, Settings
 from parley.server import create_app
 
 
@@ -14,4 +14,8 @@ def test_healthz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
     client = TestClient(create_app(Settings(data_dir=tmp_path)))
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "loading", "active_sessions": 0, "capacity": 8}
+    assert response.json() == {
+        "status": "loading",
+        "active_sessions": 0,
+        "capacity": LimitSettings().max_sessions,
+    }

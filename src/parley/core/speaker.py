@@ -169,7 +169,11 @@ class AgentSpeaker:
     async def speak(self, tokens: AsyncIterator[str]) -> None:
         """Stream the reply: returns once all of its audio has been sent."""
         clauses: asyncio.Queue[str | None] = asyncio.Queue()
-        audio: asyncio.Queue[tuple[bytes, str] | None] = asyncio.Queue()
+        # one synthesized clause waits beside the one being sent: synthesis keeps pace
+        # with playback instead of taking the TTS worker for a whole reply at once (other
+        # conversations' first clauses would wait behind it), and a reply cut short was
+        # not synthesized for nothing
+        audio: asyncio.Queue[tuple[bytes, str] | None] = asyncio.Queue(maxsize=1)
         tts_idle = asyncio.Event()
         tts_idle.set()
         self.timeline.llm_start = self._clock.now()
