@@ -19,12 +19,19 @@ from parley.client import AsyncParleyClient
 from parley.testing.server import ServerProcess, free_port, start_server
 from tests.browser.test_dashboard import shot, sign_in, uncaught_errors, unlabelled_controls
 
-BUILT_IN = ["stt:whisper-local", "llm:llama-local", "tts:piper-local", "vad:silero"]
+BUILT_IN = [
+    "stt:whisper-local",
+    "llm:llama-local",
+    "tts:piper-local",
+    "vad:silero",
+    "turn:smart-turn",
+]
 GROUPS = [
     "Speech to text stt",
     "Language model llm",
     "Text to speech tts",
     "Voice activity detection vad",
+    "End of turn turn",
 ]
 REMOTE_KEY_ENV = "PARLEY_TEST_REMOTE_TTS_KEY"
 DEAD_PASSWORD = "hunter2-in-the-url"
@@ -79,7 +86,7 @@ async def test_providers_page_lists_the_built_in_providers_as_reachable_defaults
     table = page.get_by_role("table", name="Providers")
     await expect(table.locator(".group-row")).to_have_text(GROUPS)
     # Built in: every provider runs in this server, so every one is reachable (other
-    # built-ins than these four may be installed, e.g. llm:qwen-local with an extra).
+    # built-ins than these may be installed, e.g. llm:qwen-local with an extra).
     listed = await table.locator("tbody tr[data-provider]").evaluate_all(
         "(rows) => rows.map((r) => r.dataset.provider)"
     )

@@ -157,7 +157,8 @@ async def test_server_vad_conversation_with_barge_in(
             await stream(bytes(PCM_CHUNK * 2))
 
         created = await ev.wait(lambda e: e["type"] == "session.created")
-        assert created["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+        # the demo agent ends turns with the end-of-turn model: Realtime's semantic_vad
+        assert created["session"]["audio"]["input"]["turn_detection"]["type"] == "semantic_vad"
         await conn.session.update(
             session={
                 "type": "realtime",

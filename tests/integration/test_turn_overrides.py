@@ -32,7 +32,7 @@ async def test_end_of_turn_silence_applies_to_this_conversation(
     server: Server, speech: dict[str, Recording]
 ) -> None:
     url = conversation_url(server.url, server.admin_key, "agt_demo")
-    async with Conversation(url + "&end_of_turn_silence_ms=900") as conv:
+    async with Conversation(url + "&end_of_turn_silence_ms=900&turn_detection=silence") as conv:
         assert (await conv.recv(timeout=10))["type"] == "connected"
         pcm = read_wav(speech["cards-003"].path) + bytes(32000 * 2)  # 2 s of silence after
         start = time.monotonic()

@@ -502,3 +502,20 @@ async def test_close_cancels_the_running_turn_and_ignores_later_input() -> None:
     await h.session.close("error")
     assert len(h.events) == before
     assert h.recorder.ended == ["client"]
+
+
+async def test_close_mid_reply_returns_while_clauses_wait_to_be_sent() -> None:
+    # four clauses: one being sent (paced to playback), one waiting, one synthesized and
+    # blocked on the full queue when the session closes
+    reply = "One two three four. Five six seven eight. Nine ten eleven. Twelve thirteen."
+    h = Harness(ScriptedSTT(), ScriptedLLM(reply))
+    await h.session.start()
+    await h.session.handle(TextIn("count"))
+    await h.wait(0.3)
+    assert h.of(AudioOut), "the reply is being sent"
+    assert len(h.tts.spoken) == 3, h.tts.spoken
+    await asyncio.wait_for(h.session.handle(EndIn()), 2.0)
+    assert h.session.ended == "client"
+    await h.settle()
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert left == [], "nothing of the reply is left waiting"

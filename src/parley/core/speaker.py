@@ -259,6 +259,7 @@ class AgentSpeaker:
     ) -> None:
         """Clauses → the clause's whole audio at 16 kHz (Piper yields a clause at once;
         knowing its length up front lets us map playback time to words)."""
+        finished = False
         try:
             while (clause := await clauses.get()) is not None:
                 resampler = StreamResampler(self._voice.sample_rate, SAMPLE_RATE)
@@ -273,8 +274,13 @@ class AgentSpeaker:
                     tts_idle.set()
                 pcm += resampler.push(b"", last=True)
                 await out.put((bytes(pcm), clause))
-        finally:
+            finished = True
             await out.put(None)
+        finally:
+            if not finished:  # cancelled or failed: end the sender now, never wait here
+                while out.full():
+                    out.get_nowait()
+                out.put_nowait(None)
 
     async def _send(self, audio: asyncio.Queue[tuple[bytes, str] | None]) -> None:
         if self._release is not None:

@@ -90,7 +90,7 @@ export interface ParleyVoiceStats {
 
 /** A server message without a dedicated event (speech_started, speech_stopped,
  *  agent_turn_start, agent_turn_end, user_turn_dropped, tool_call, tool_run, citations,
- *  transfer, safety, control_ack, session_ended, ...). The interfaces below type some of
+ *  transfer, safety, turn_prediction, control_ack, session_ended, ...). The interfaces below type some of
  *  them: check `type`, then cast, e.g. `(m as ParleyCitationsMessage).citations`. */
 export interface ParleyMessage {
   type: string;
@@ -168,6 +168,17 @@ export interface ParleyTransferMessage extends ParleyMessage {
   turn_id: string;
   destination: string;
   phone_number: string;
+}
+
+/** `turn_prediction`: the end-of-turn model's verdict on a pause in the user's speech
+ *  (agents with `turn_detection: "model"`; docs/protocol.md). `wait_ms` is the silence,
+ *  from the end of speech, that now ends the turn. */
+export interface ParleyTurnPredictionMessage extends ParleyMessage {
+  type: 'turn_prediction';
+  probability: number;
+  finished: boolean;
+  wait_ms: number;
+  took_ms: number;
 }
 
 export interface ParleyVoiceEvents {

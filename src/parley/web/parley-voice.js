@@ -619,7 +619,7 @@
           break;
         default:
           // everything else reaches `message` listeners as is: speech_started/stopped,
-          // agent_turn_start, tool_call, tool_run, citations, transfer, safety,
+          // agent_turn_start, tool_call, tool_run, citations, transfer, safety, turn_prediction,
           // control_ack, session_ended (reasons include agent_ended and transferred), ...
           this._emit('message', msg);
       }

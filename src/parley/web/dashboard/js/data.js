@@ -44,6 +44,7 @@ export const PROVIDER_KINDS = [
   ["llm", "Language model"],
   ["tts", "Text to speech"],
   ["vad", "Voice activity detection"],
+  ["turn", "End of turn"],
 ];
 
 let providers = null;
