@@ -519,3 +519,17 @@ async def test_close_mid_reply_returns_while_clauses_wait_to_be_sent() -> None:
     await h.settle()
     left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert left == [], "nothing of the reply is left waiting"
+
+
+async def test_interrupt_mid_reply_leaves_no_synthesis_waiting() -> None:
+    reply = "One two three four. Five six seven eight. Nine ten eleven. Twelve. Thirteen."
+    h = Harness(ScriptedSTT(), ScriptedLLM(reply))
+    await h.session.start()
+    await h.session.handle(TextIn("count"))
+    await h.wait(0.5)
+    assert len(h.tts.spoken) == 3, "one clause sent, one waiting, one blocked on the queue"
+    await h.session.handle(ControlIn("interrupt"))  # would wait forever on a stuck synthesis
+    await h.settle()
+    stuck = [t for t in asyncio.all_tasks() if "_synthesize" in repr(t.get_coro())]
+    assert [t for t in stuck if not t.done()] == []
+    await h.session.close("client")
