@@ -49,27 +49,16 @@ def bundled_smart_turn_path() -> Path:
     return path
 
 
-def features(pcm: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """The model's input for ``pcm``: shape (1, 80, 800)."""
-    from faster_whisper.feature_extractor import FeatureExtractor
-
+def features(pcm: bytes, extractor: Any) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The model's input for ``pcm``: shape (1, 80, 800). ``extractor`` is faster-whisper's
+    ``FeatureExtractor(feature_size=80)``."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
     samples = samples[-WINDOW_SAMPLES:]
     window = np.zeros(WINDOW_SAMPLES, dtype=np.float32)
     window[WINDOW_SAMPLES - samples.size :] = samples
     window = (window - window.mean()) / np.sqrt(window.var() + _NORM_EPS)
-    log_mel = _extractor(FeatureExtractor)(window, padding=0)
+    log_mel = extractor(window, padding=0)
     return np.asarray(log_mel, dtype=np.float32)[np.newaxis]
-
-
-_EXTRACTOR: Any = None
-
-
-def _extractor(factory: Any) -> Any:
-    global _EXTRACTOR
-    if _EXTRACTOR is None:
-        _EXTRACTOR = factory(feature_size=80)
-    return _EXTRACTOR
 
 
 class SmartTurn(TurnModel):
@@ -94,12 +83,15 @@ class SmartTurn(TurnModel):
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        self._extractor = FeatureExtractor(feature_size=80)
         self._worker = ModelWorker("turn")
         self.predict(b"\x00\x00" * SAMPLE_RATE)  # warm up: the first run plans the graph
 
     def predict(self, pcm: bytes) -> float:
         """The probability that ``pcm`` ends a turn (blocking)."""
-        (probability,) = self._session.run(None, {"input_features": features(pcm)})
+        (probability,) = self._session.run(None, {"input_features": features(pcm, self._extractor)})
         return float(np.asarray(probability).reshape(-1)[0])
 
     async def finished_probability(self, pcm: bytes) -> float:
