@@ -37,11 +37,10 @@ async def _bootstrap(settings: Settings) -> tuple[str | None, str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server with the embedded models."""
-    import uvicorn
-
     from parley.observability.logging import configure_logging
     from parley.providers.catalog import ProvidersFileError
     from parley.server import create_app
+    from parley.server.serving import serve
 
     settings = _settings(args)
     configure_logging(settings.log_level, json_format=settings.log_json)
@@ -64,13 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"Dashboard: http://{settings.host}:{settings.port}/ (sign in with an API key)", flush=True
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        ws_max_size=settings.limits.transport_max_bytes(),
-    )
+    serve(app, settings)  # SIGTERM drains first (docs/deployment.md)
     return 0
 
 

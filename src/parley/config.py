@@ -7,6 +7,7 @@ groups use ``__``, e.g. ``PARLEY_TURNS__END_OF_TURN_SILENCE_MS=700``.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -172,6 +173,45 @@ class TwilioSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """Running several replicas behind a load balancer (docs/deployment.md)."""
+
+    redis_url: str | None = Field(
+        None,
+        description="Redis shared by the replicas (redis://host:6379/0): the live-session "
+        "bus, rate limits, cooldowns and replica leases; unset: one replica, in-process",
+    )
+    replica_id: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="this replica's name, stable across restarts (default: the host name); "
+        "at start a replica ends only the sessions it held itself",
+    )
+    lease_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=600.0,
+        description="a replica that has not renewed its lease for this long is dead: its "
+        "sessions are ended (reason error) by the others and may be resumed",
+    )
+    resume_window_s: float = Field(
+        30.0,
+        ge=0.0,
+        le=3600.0,
+        description="how long after its connection dropped a conversation may be resumed "
+        "with its resume_token (0: never)",
+    )
+    drain_timeout_s: float = Field(
+        20.0,
+        ge=0.0,
+        le=3600.0,
+        description="on SIGTERM, how long agent turns in progress may finish before every "
+        "client is told server_shutdown and the replica exits",
+    )
+
+
 class Settings(BaseSettings):
     """Server settings."""
 
@@ -211,6 +251,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     def resolved_models_dir(self) -> Path:
         """The folder of assembled model weights."""

@@ -133,6 +133,19 @@ class ServerAtCapacityError(SessionError):
         self.retry_after = retry_after
 
 
+class ServerDrainingError(ServerAtCapacityError):
+    """This replica is shutting down (SIGTERM) and takes no new conversations; another
+    replica will (a load balancer stops routing here once ``/healthz`` says so)."""
+
+
+class SharedStoreError(ParleyError):
+    """The store the replicas share (Redis) did not answer."""
+
+    code = "internal_error"
+    http_status = 503
+    ws_close_code = 1011
+
+
 class ProviderUnavailableError(ParleyError):
     """A provider whose optional dependency is missing; the message names the extra."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -18,4 +19,6 @@ def test_healthz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
         "status": "loading",
         "active_sessions": 0,
         "capacity": LimitSettings().max_sessions,
+        "replica_id": socket.gethostname(),
+        "draining": False,
     }

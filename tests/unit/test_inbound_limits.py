@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from parley.audio.pcm import SAMPLE_RATE
+from parley.cluster import LocalCluster
 from parley.config import LimitSettings
 from parley.errors import PayloadTooLargeError, RateLimitError, ValidationError
 from parley.server.inbound_limits import AudioPacer, ConnectionGuard, PenaltyBox
@@ -120,21 +121,26 @@ def test_refusals_log_one_line_per_interval_without_traceback(
     assert counted.count("malformed") == 200 and counted[-1] == "message_size"
 
 
-def test_the_penalty_box_refuses_a_key_from_its_host_for_the_cooldown_only() -> None:
+async def test_the_penalty_box_refuses_a_key_from_its_host_for_the_cooldown_only() -> None:
     clock = Clock()
-    box = PenaltyBox(60.0, max_entries=2, clock=clock)
-    box.add("key_a", "10.0.0.1")
+    box = PenaltyBox(LocalCluster("r1", clock, max_keys=2), 60.0)
+    assert not box.active
+    await box.add("key_a", "10.0.0.1")
+    assert box.active
     with pytest.raises(RateLimitError, match="again in 60 s") as refused:
-        box.check("key_a", "10.0.0.1")
+        await box.check("key_a", "10.0.0.1")
     assert refused.value.retry_after == pytest.approx(60.0)
-    box.check("key_a", "10.0.0.2")  # the same key from elsewhere
-    box.check("key_b", "10.0.0.1")  # another key from the same host
-    box.check(None, "10.0.0.1")
+    await box.check("key_a", "10.0.0.2")  # the same key from elsewhere
+    await box.check("key_b", "10.0.0.1")  # another key from the same host
+    await box.check(None, "10.0.0.1")
     clock.t += 60.0
-    box.check("key_a", "10.0.0.1")  # served its time
-    for n in range(5):  # bounded: the oldest go first
-        box.add(f"key_{n}", "h")
-    box.check("key_0", "h")
+    await box.check("key_a", "10.0.0.1")  # served its time
+    for n in range(5):  # bounded: the ones that expire first go
+        clock.t += 1.0
+        await box.add(f"key_{n}", "h")
+    await box.check("key_0", "h")
     with pytest.raises(RateLimitError):
-        box.check("key_4", "h")
-    PenaltyBox(0.0, clock=clock).add("key_a", "h")  # no cooldown: nothing kept
+        await box.check("key_4", "h")
+    idle = PenaltyBox(LocalCluster("r1", clock), 0.0)
+    await idle.add("key_a", "h")  # no cooldown: nothing kept
+    assert not idle.active

@@ -267,8 +267,11 @@ def test_encode_connected(codec: NativeCodec) -> None:
         "conversation_id": "conv_1",
         "agent_id": "agent_1",
         "audio_format": {"encoding": "pcm16", "sample_rate": 16000, "channels": 1},
+        "resumed": False,
     }
     assert PROTOCOL_VERSION == "1"
+    resumed = _wire(codec, Connected("conv_1", "agent_1", resume_token="rt_x", resumed=True))
+    assert (resumed["resume_token"], resumed["resumed"]) == ("rt_x", True)
 
 
 def test_encode_audio_is_base64_of_pcm(codec: NativeCodec) -> None:
@@ -353,6 +356,15 @@ def test_encoded_audio_decodes_back_to_the_same_pcm(codec: NativeCodec) -> None:
             {"type": "error", "code": "validation_error", "message": "bad message"},
         ),
         (SessionEnded("max_turns"), {"type": "session_ended", "reason": "max_turns"}),
+        (
+            SessionEnded("server_shutdown", 30.0),
+            {
+                "type": "session_ended",
+                "reason": "server_shutdown",
+                "resumable": True,
+                "resume_within_s": 30.0,
+            },
+        ),
     ],
 )
 def test_encode_events(codec: NativeCodec, event: ServerEvent, expected: dict[str, Any]) -> None:

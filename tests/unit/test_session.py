@@ -533,3 +533,25 @@ async def test_interrupt_mid_reply_leaves_no_synthesis_waiting() -> None:
     stuck = [t for t in asyncio.all_tasks() if "_synthesize" in repr(t.get_coro())]
     assert [t for t in stuck if not t.done()] == []
     await h.session.close("client")
+
+
+async def test_closing_while_a_finished_turn_is_being_stored_stores_it_once() -> None:
+    h = Harness(ScriptedSTT(), ScriptedLLM("It is noon."))
+    release = asyncio.Event()
+    store = h.recorder.on_turn
+
+    async def slow_store(record: TurnRecord) -> None:
+        if record.role == "agent":
+            await release.wait()  # a database write in flight
+        await store(record)
+
+    h.recorder.on_turn = slow_store  # type: ignore[method-assign]
+    await h.session.start()
+    await h.session.handle(TextIn("what time is it"))
+    await h.wait(3.0)  # the reply is spoken and played; its record is being written
+    closing = asyncio.create_task(h.session.close("client"))
+    await h.settle()
+    release.set()
+    await closing
+    await h.settle()
+    assert h.recorder.agent() == [("It is noon.", False)], "one record of the finished turn"

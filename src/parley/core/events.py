@@ -34,6 +34,7 @@ EndReason = Literal[
     "loop_detected",
     "agent_ended",
     "transferred",
+    "server_shutdown",
 ]
 SafetyKind = Literal["blocked_term", "pii", "criterion", "loop"]
 SafetyAction = Literal["replaced", "redacted", "blocked", "flagged", "steered", "said", "ended"]
@@ -174,6 +175,11 @@ class Connected:
     conversation_id: str
     agent_id: str
     audio_format: AudioFormat = field(default_factory=AudioFormat)
+    resume_token: str | None = None
+    """Reconnects to this conversation after a dropped connection (once; the server's
+    edge issues it, the engine passes it on)."""
+    resumed: bool = False
+    """True when this connection continues an earlier one of the same conversation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +385,9 @@ class SessionEnded:
     """The session is over."""
 
     reason: EndReason
+    resume_within_s: float | None = None
+    """Set when the client may resume the conversation (its ``resume_token``) within
+    this many seconds: the server is shutting down, another replica will take it."""
 
 
 ServerEvent = (

@@ -77,6 +77,8 @@ class Exchange:
     """How many of :attr:`safety` the client has been told about."""
     citations: list[Citation] = field(default_factory=list)
     """The knowledge-base passages the hooks gave the LLM in this exchange."""
+    recorded: bool = False
+    """The agent turn was played out and handed to storage: stopping it now keeps it."""
 
     @property
     def pending_user_turn(self) -> bool:
@@ -215,7 +217,7 @@ class ExchangeLifecycle:
             with contextlib.suppress(asyncio.CancelledError):
                 await exchange.task
         speaker = exchange.speaker
-        if speaker is not None and speaker.audio_sent:
+        if speaker is not None and speaker.audio_sent and not exchange.recorded:
             if announce:
                 await self._emit(Interruption(exchange.turn_id))
             if end_turn:

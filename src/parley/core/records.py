@@ -45,3 +45,14 @@ class TurnRecord:
     """What content safety did about this turn's words."""
     citations: tuple[Citation, ...] = ()
     """Agent turns: the knowledge-base passages the reply was given."""
+
+
+@dataclass(frozen=True, slots=True)
+class PastTurn:
+    """A turn of the conversation before this connection (a resumed conversation)."""
+
+    turn_id: str
+    role: Role
+    text: str
+    interrupted: bool = False
+    tool_calls: tuple[ToolCallRecord, ...] = ()

@@ -440,6 +440,7 @@ class Responder:
         record = await self._record(
             exchange, "agent", record_text, started=started, latency_ms=latency
         )
+        exchange.recorded = True  # a close from here on must not store it again
         await self._turn_log.agent_turn(record, calls)
         self._upkeep.agent_done()
         if measured and self._hooks.hooks:

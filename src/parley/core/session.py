@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ from parley.core.exchange import Exchange, ExchangeLifecycle, Stage
 from parley.core.listener import Listener
 from parley.core.metrics import TurnTimeline
 from parley.core.pause_judge import PauseJudge
+from parley.core.records import PastTurn
 from parley.core.responder import Responder, SessionParts
 from parley.core.tool_ledger import ToolLedger
 from parley.core.turn_log import TurnLog
@@ -122,6 +123,7 @@ class VoiceSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         """Background work of the session (turn poller, prefill, server-side tools)."""
         self._turns = 0
+        self._resumed = False
         self._listening = True
         self._paused = False
         self.ended: EndReason | None = None
@@ -135,18 +137,52 @@ class VoiceSession:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
-        """Announce the session, start the turn timer and speak the first message."""
-        await self._emit(Connected(self.conversation_id, self.agent.agent_id))
+    def restore(self, turns: Iterable[PastTurn]) -> None:
+        """Continue a conversation from its earlier turns (before :meth:`start`): they go
+        back into the LLM's context, and turn ids and the turn count go on after them."""
+        for turn in turns:
+            if turn.role == "user":
+                self.context.add_user(turn.text, turn_id=turn.turn_id)
+                self.upkeep.user_turns += 1
+            else:
+                self.context.add_agent(
+                    turn.text, interrupted=turn.interrupted, turn_id=turn.turn_id
+                )
+                for call in turn.tool_calls:
+                    self.context.add_tool_call(
+                        call.call_id, call.name, call.arguments, turn_id=turn.turn_id
+                    )
+                    if call.output is not None:
+                        output = (
+                            call.output if isinstance(call.output, str) else json.dumps(call.output)
+                        )
+                        self.context.add_tool_result(call.call_id, output, turn_id=turn.turn_id)
+            number = turn.turn_id.removeprefix("turn_")
+            if number.isdigit():
+                self._turns = max(self._turns, int(number))
+        self._resumed = True
+
+    async def start(self, *, resume_token: str | None = None) -> None:
+        """Announce the session (with the edge's ``resume_token``), start the turn timer
+        and speak the first message (not again in a resumed conversation)."""
+        await self._emit(
+            Connected(
+                self.conversation_id, self.agent.agent_id,
+                resume_token=resume_token, resumed=self._resumed,
+            )
+        )  # fmt: skip
         self.background(self._poll_loop(), "parley-turn-poll")
         prefix = self.context.messages()
-        if self.agent.first_message:
+        if self.agent.first_message and not self._resumed:
             self.responder.say(Say(self.agent.first_message))
             prefix.append({"role": "assistant", "content": self.agent.first_message})
         self.background(self.models.llm.prefill(prefix), "parley-prefill")
 
-    async def close(self, reason: EndReason, *, notify: bool = True) -> None:
-        """End the session: cancel every task, store what the user heard, say why."""
+    async def close(
+        self, reason: EndReason, *, notify: bool = True, resume_within_s: float | None = None
+    ) -> None:
+        """End the session: cancel every task, store what the user heard, say why (and,
+        with ``resume_within_s``, that the client may resume it within that time)."""
         if self.ended is not None:
             return
         self.ended = reason
@@ -161,7 +197,7 @@ class VoiceSession:
         await self.turn_log.end(reason)
         if notify:
             with contextlib.suppress(Exception):
-                await self._emit(SessionEnded(reason))
+                await self._emit(SessionEnded(reason, resume_within_s))
         self.ended_event.set()
 
     async def handle(self, event: ClientEvent) -> None:

@@ -182,6 +182,34 @@ class ServerMetrics:
             registry=r,
         )
 
+        self.resumes = Counter(
+            "parley_resumes",
+            "Resume attempts of dropped conversations, by outcome "
+            "(resumed, unknown_token, over, refused)",
+            ["outcome"],
+            registry=r,
+        )
+        self.sessions_swept = Counter(
+            "parley_sessions_swept",
+            "Sessions of replicas whose lease expired, ended by this replica",
+            registry=r,
+        )
+        self.bus_messages = Counter(
+            "parley_bus_messages",
+            "Messages between replicas, by direction (sent, received) and kind",
+            ["direction", "kind"],
+            registry=r,
+        )
+        self.cluster_errors = Counter(
+            "parley_cluster_errors",
+            "Calls to the shared store (Redis) that failed, by operation",
+            ["operation"],
+            registry=r,
+        )
+        self.draining = Gauge(
+            "parley_draining", "1 while this replica drains (SIGTERM), else 0", registry=r
+        )
+
     def tool_call(self, kind: str, outcome: str, seconds: float) -> None:
         """A server-run tool call of ``kind`` ended with ``outcome`` after ``seconds``."""
         self.tool_calls.labels(kind, outcome).inc()

@@ -147,6 +147,8 @@ class NativeCodec:
                     "conversation_id": event.conversation_id,
                     "agent_id": event.agent_id,
                     "audio_format": asdict(event.audio_format),
+                    "resumed": event.resumed,
+                    **({"resume_token": event.resume_token} if event.resume_token else {}),
                 }
             case AudioOut():
                 return {
@@ -171,6 +173,13 @@ class NativeCodec:
                 return {"type": "agent_turn_end", "turn_id": event.turn_id, "status": event.status}
             case ErrorOut():
                 return {"type": "error", "code": event.code, "message": event.message}
-            case SessionEnded():
+            case SessionEnded(resume_within_s=None):
                 return {"type": "session_ended", "reason": event.reason}
+            case SessionEnded():
+                return {
+                    "type": "session_ended",
+                    "reason": event.reason,
+                    "resumable": True,
+                    "resume_within_s": event.resume_within_s,
+                }
         raise TypeError(f"not a server event: {event!r}")  # pragma: no cover

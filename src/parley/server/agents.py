@@ -207,10 +207,11 @@ async def rotate_signing_secret(agent_id: SingleLine, state: State, _key: ApiKey
 
 @router.delete("/{agent_id}", response_model=AgentDeleted, responses=_AGENT_ERRORS)
 async def delete_agent(agent_id: SingleLine, state: State, _key: ApiKey) -> AgentDeleted:
-    """Delete an agent for good; its live sessions end at once (``agent_deleted``)."""
+    """Delete an agent for good; its live sessions end at once (``agent_deleted``), on
+    every replica."""
     if not await state.agents.delete(agent_id):
         raise NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
-    ended = await state.live.terminate_agent(agent_id, "agent_deleted")
+    ended = await state.replica.end_agent_sessions(agent_id, "agent_deleted")
     ended += await state.sessions.end_waiting_for_agent(agent_id, "agent_deleted")
     return AgentDeleted(id=agent_id, sessions_ended=ended)
 

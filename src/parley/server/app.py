@@ -22,6 +22,7 @@ from parley.providers.pool import ProviderPool
 from parley.providers.remote import CALL_OBSERVERS
 from parley.server import (
     agents,
+    cluster,
     keys,
     knowledge,
     policies,
@@ -83,9 +84,7 @@ def create_app(
         await state.db.connect()
         ModelWorker.wait_observers.append(state.metrics.model_wait)
         CALL_OBSERVERS.append(state.metrics.provider_call)
-        left = await state.sessions.end_all_active("error")
-        if left:
-            log.warning("closed sessions left active by an earlier run", extra={"count": left})
+        await state.replica.start()  # ends this replica's sessions left by an earlier run
         stopped = await state.ingestor.interrupted()
         if stopped:
             log.warning("documents left processing by an earlier run", extra={"count": stopped})
@@ -105,6 +104,7 @@ def create_app(
                 state.providers.close()
             ModelWorker.wait_observers.remove(state.metrics.model_wait)
             CALL_OBSERVERS.remove(state.metrics.provider_call)
+            await state.replica.stop()
             await state.db.close()
 
     app = FastAPI(
@@ -126,9 +126,18 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
-        """200 once the models are loaded, 503 before; with the conversations running and
-        the most this server holds (``capacity``, null: no limit)."""
-        body = {"active_sessions": len(state.live), "capacity": state.capacity.limit or None}
+        """200 once the models are loaded; 503 before (``loading``) and while the replica
+        drains after SIGTERM (``draining``: a load balancer stops routing to it). With the
+        conversations running, the most this replica holds (``capacity``, null: no limit)
+        and its ``replica_id``."""
+        body = {
+            "active_sessions": len(state.live),
+            "capacity": state.capacity.limit or None,
+            "replica_id": settings.cluster.replica_id,
+            "draining": state.draining,
+        }
+        if state.draining:
+            return JSONResponse({"status": "draining", **body}, 503)
         if state.models_ready.is_set():
             return JSONResponse({"status": "ok", **body})
         return JSONResponse({"status": "loading", **body}, 503)
@@ -149,6 +158,7 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(voices.router)
     app.include_router(keys.router)
+    app.include_router(cluster.router)
     app.include_router(providers_api.router)
     app.include_router(speech.router)
     app.include_router(ws_native.router)

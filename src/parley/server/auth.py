@@ -7,14 +7,18 @@ agents. Admin keys (secret) also manage keys.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from parley.cluster.base import ClusterUnavailableError
 from parley.errors import AuthenticationError, AuthorizationError, RateLimitError
 from parley.server.state import ServerState
 from parley.storage import ApiKeyRecord
+
+log = logging.getLogger(__name__)
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -73,16 +77,22 @@ async def authenticate(state: ServerState, key: str | None) -> ApiKeyRecord:
     return record
 
 
-def check_rate(state: ServerState, key: ApiKeyRecord) -> None:
-    """Take a token from the key's bucket, or raise RateLimitError."""
+async def check_rate(state: ServerState, key: ApiKeyRecord) -> None:
+    """Take a token from the key's bucket (shared by all replicas), or raise
+    RateLimitError. When the shared store is down, the request is let through."""
     limits = state.settings.rate_limits
     if not limits.enabled:
         return
-    wait = state.limiter.take(
-        key.id,
-        key.rate_limit_per_minute or limits.requests_per_minute,
-        key.rate_limit_burst or limits.burst,
-    )
+    try:
+        wait = await state.cluster.take(
+            key.id,
+            key.rate_limit_per_minute or limits.requests_per_minute,
+            key.rate_limit_burst or limits.burst,
+        )
+    except ClusterUnavailableError:
+        state.metrics.cluster_errors.labels("rate_limit").inc()
+        log.warning("rate limit not checked: the shared store is down")
+        return
     if wait is not None:
         raise RateLimitError(
             f"rate limit exceeded for API key {key.prefix}...; retry in {wait:.1f} s",
@@ -101,7 +111,7 @@ async def require_key(
     credential(request.query_params, request.headers)  # refuses ambiguity; REST reads the header
     state = get_state(request)
     record = await authenticate(state, bearer_token(header))
-    check_rate(state, record)
+    await check_rate(state, record)
     return record
 
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from parley.core.agent import AgentConfig, AgentLayer, EngineConfig, SessionModels
@@ -26,7 +27,7 @@ from parley.core.events import (
     TextIn,
     ToolResultIn,
 )
-from parley.core.records import TurnRecord
+from parley.core.records import PastTurn, ToolCallRecord, TurnRecord
 from parley.core.session import VoiceSession
 from parley.observability.memory import release_after_session
 from parley.observability.recording import SessionRecorder
@@ -36,30 +37,71 @@ from parley.safety.recording_redaction import redact_recording
 from parley.server.admission import abandon
 from parley.server.inbound_limits import POLICY_VIOLATION, AudioPacer, Refusal
 from parley.server.session_config import agent_config, engine_config
+from parley.server.sessions import hash_token
 from parley.server.state import NO_AGENT_LAYER, LiveSession, ServerState, Transport
 from parley.server.validation import value_problem
-from parley.storage import AgentRecord, SessionRecord
+from parley.storage import AgentRecord, SessionRecord, StoredTurn
+from parley.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
 
 class _StoreTurns:
-    """Stores each finished turn of one session."""
+    """Stores each finished turn of one session, and its end: resumable for the window
+    when its connection dropped or the replica drained (on an edge that resumes); nothing
+    once the conversation went on over another connection."""
 
-    def __init__(self, state: ServerState, session_id: str) -> None:
-        self._state, self._session_id = state, session_id
+    def __init__(self, state: ServerState, session_id: str, *, resumable: bool) -> None:
+        self._state, self._session_id, self.resumable = state, session_id, resumable
+        self.dropped = False
+        """The client's connection went away without ending the conversation."""
+        self.live: LiveSession | None = None
+
+    @property
+    def released(self) -> bool:
+        """The conversation went on over another connection: nothing more is stored."""
+        return self.live is not None and self.live.released
 
     async def on_turn(self, record: TurnRecord) -> None:
-        await self._state.sessions.add_turn(self._session_id, record)
+        if not self.released:
+            await self._state.sessions.add_turn(self._session_id, record)
 
     async def on_turn_truncated(self, turn_id: str, text: str) -> None:
-        await self._state.sessions.truncate_agent_turn(self._session_id, turn_id, text)
+        if not self.released:
+            await self._state.sessions.truncate_agent_turn(self._session_id, turn_id, text)
 
     async def on_tool_output(self, turn_id: str, call_id: str, output: Any) -> None:
-        await self._state.sessions.add_tool_output(self._session_id, turn_id, call_id, output)
+        if not self.released:
+            await self._state.sessions.add_tool_output(self._session_id, turn_id, call_id, output)
 
     async def on_end(self, reason: EndReason) -> None:
-        await self._state.sessions.end(self._session_id, reason)
+        if self.released:
+            return
+        window = self._state.settings.cluster.resume_window_s
+        comes_back = self.resumable and window > 0 and (self.dropped or reason == "server_shutdown")
+        until = utcnow() + timedelta(seconds=window) if comes_back else None
+        replica = self._state.settings.cluster.replica_id
+        await self._state.holders.detach(self._session_id, replica, reason, until)
+
+
+def _call(stored: dict[str, Any]) -> ToolCallRecord:
+    return ToolCallRecord(
+        stored["call_id"], stored["name"], stored.get("arguments") or {}, stored.get("output")
+    )
+
+
+def past_turns(stored: list[StoredTurn]) -> list[PastTurn]:
+    """Stored turns as the engine takes them back (a resumed conversation)."""
+    return [
+        PastTurn(
+            t.turn_id,
+            t.role,
+            t.text,
+            t.interrupted,
+            tuple(_call(c) for c in t.tool_calls if c.get("call_id") and c.get("name")),
+        )
+        for t in stored
+    ]
 
 
 class LiveConversation:
@@ -78,10 +120,13 @@ class LiveConversation:
         engine: EngineConfig | None = None,
         peer: str | None = None,
         layer: AgentLayer = NO_AGENT_LAYER,
+        resume_token: str | None = None,
     ) -> None:
         """``config`` replaces the stored agent's engine settings (ad-hoc sessions,
         per-connection overrides); by default they come from ``agent``. ``peer`` is the
-        client's host (a cooldown follows a policy_violation)."""
+        client's host (a cooldown follows a policy_violation). With a ``resume_token``
+        (an edge whose clients resume) the client may continue the conversation after
+        its connection drops."""
         self.state, self.agent, self.record, self.transport = state, agent, record, transport
         self.peer = peer
         self.clock = SystemClock()
@@ -93,6 +138,7 @@ class LiveConversation:
             config = agent_config(
                 agent, state, first_message=record.initial_message, session=record
             )
+        self.store = _StoreTurns(state, record.id, resumable=resume_token is not None)
         self.session = VoiceSession(
             conversation_id=record.id,
             agent=config,
@@ -100,10 +146,13 @@ class LiveConversation:
             emit=self.emit,
             clock=self.clock,
             engine=engine or engine_config(agent, state),
-            observer=_StoreTurns(state, record.id),
+            observer=self.store,
             layer=layer,
         )
+        self.resume_token = resume_token
         self.live = LiveSession(record.id, agent.id, self.session, transport)
+        self.store.live = self.live
+        self.slot = state.capacity.slot_of(record.id)
         self.layer = layer
         self._finished = False
 
@@ -117,9 +166,12 @@ class LiveConversation:
         *,
         config: AgentConfig | None = None,
         peer: str | None = None,
+        resume_token: str | None = None,
+        resumed: bool = False,
     ) -> LiveConversation:
         """A conversation with the models the agent names (its ``provider_overrides``;
-        the server's defaults for the rest), loaded on first use and shared."""
+        the server's defaults for the rest), loaded on first use and shared. A
+        ``resumed`` one goes on from its stored turns."""
         try:
             chosen = await state.providers.for_session(agent.provider_overrides)
             models = SessionModels(
@@ -128,9 +180,13 @@ class LiveConversation:
             layer = await state.agent_layer(agent, record, models)
             if layer.fixed_lines:  # fillers and fallbacks start at once, not after synthesis
                 models = replace(models, tts=CachedPhrasesTTS(models.tts, layer.fixed_lines))
-            return cls(
-                state, agent, record, transport, models, config=config, peer=peer, layer=layer
-            )
+            live = cls(
+                state, agent, record, transport, models, config=config, peer=peer, layer=layer,
+                resume_token=resume_token,
+            )  # fmt: skip
+            if resumed:
+                live.session.restore(past_turns(await state.sessions.turns(record.id)))
+            return live
         except BaseException:
             await abandon(state, record.id)  # it never ran
             raise
@@ -178,6 +234,11 @@ class LiveConversation:
         """Register the session and start the engine (greeting). False if the agent was
         deleted meanwhile (the client was told; call :meth:`finish` anyway)."""
         self.state.live.add(self.live)
+        token = self.resume_token
+        await self.state.holders.attach(
+            self.record.id, self.state.settings.cluster.replica_id,
+            hash_token(token) if token else None,
+        )  # fmt: skip
         log.info(
             "session started",
             extra={"session_id": self.record.id, "agent_id": self.agent.id},
@@ -185,7 +246,7 @@ class LiveConversation:
         if await self.state.agents.get(self.agent.id) is None:  # deleted while connecting
             await self.live.terminate("agent_deleted")
             return False
-        await self.session.start()
+        await self.session.start(resume_token=token)
         self.state.metrics.sessions_started.inc()
         return True
 
@@ -214,7 +275,7 @@ class LiveConversation:
         if refusal.error is not None:
             await self.emit(ErrorOut(refusal.error.code, refusal.error.message))
         if refusal.close:
-            self.state.penalties.add(self.record.api_key_id, self.peer)
+            await self.state.penalties.add(self.record.api_key_id, self.peer)
             log.warning(
                 "session ended: the client broke the limits",
                 extra={"session_id": self.record.id, "limit": refusal.limit},
@@ -241,9 +302,12 @@ class LiveConversation:
         if self._finished:
             return self.session.ended or reason
         self._finished = True
-        self.state.live.remove(self.record.id)
-        self.state.capacity.release(self.record.id)
+        if self.state.live.get(self.record.id) is self.live:  # not yet taken over here
+            self.state.live.remove(self.record.id)
+        if self.slot is not None:
+            self.slot.release()
         live = self.live
+        self.store.dropped = self.session.ended is None and reason == "client"
         if live.terminating is not None:  # ended by the API: it sends and closes
             await live.terminating.wait()
         await self.session.close(self.session.ended or reason, notify=self.transport.open)

@@ -44,7 +44,8 @@ _DESCRIPTIONS = {
     413: "the body (or the audio in it) is larger than the endpoint's limit: validation_error",
     422: "invalid values; `param` names the field: validation_error",
     429: "rate limit exceeded; see Retry-After: rate_limit_error",
-    503: "the server is still loading its models: session_error",
+    503: "the server is still loading its models, at capacity or draining: session_error; "
+    "the shared store (Redis) is down: internal_error",
 }
 
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from parley.audio.pcm import SAMPLE_RATE
+from parley.cluster.base import Cluster, ClusterUnavailableError
 from parley.config import LimitSettings
 from parley.errors import AudioRateError, ParleyError, PayloadTooLargeError, RateLimitError
 
@@ -181,40 +181,41 @@ class ConnectionGuard:
 
 class PenaltyBox:
     """Clients that broke the limits, refused for ``cooldown_s`` (0: never). A client is
-    an API key id and a peer host; at most ``max_entries`` are kept (the oldest go)."""
+    an API key id and a peer host; the cooldowns live in the cluster's store, so every
+    replica refuses them."""
 
-    def __init__(
-        self,
-        cooldown_s: float,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.cooldown_s, self.max_entries, self._clock = cooldown_s, max_entries, clock
-        self._until: OrderedDict[tuple[str, str], float] = OrderedDict()
+    def __init__(self, cluster: Cluster, cooldown_s: float) -> None:
+        self.cluster, self.cooldown_s = cluster, cooldown_s
+        self._added = False
 
-    def add(self, key_id: str | None, host: str | None) -> None:
+    @staticmethod
+    def _client(key_id: str, host: str | None) -> str:
+        return f"{key_id}@{host or ''}"
+
+    async def add(self, key_id: str | None, host: str | None) -> None:
         """``key_id`` from ``host`` broke the limits now."""
         if self.cooldown_s <= 0 or key_id is None:
             return
-        now = self._clock()
-        while self._until and next(iter(self._until.values())) <= now:
-            self._until.popitem(last=False)  # expired (all share one cooldown: in order)
-        client = (key_id, host or "")
-        self._until.pop(client, None)
-        self._until[client] = now + self.cooldown_s
-        while len(self._until) > self.max_entries:
-            self._until.popitem(last=False)
+        self._added = True
+        try:
+            await self.cluster.hold(self._client(key_id, host), self.cooldown_s)
+        except ClusterUnavailableError:
+            log.warning("could not store a cooldown: the shared store is down")
 
     @property
     def active(self) -> bool:
         """Whether anyone may be in the box (when not, nothing needs checking)."""
-        return bool(self._until)
+        return self.cooldown_s > 0 and (self.cluster.shared or self._added)
 
-    def check(self, key_id: str | None, host: str | None) -> None:
+    async def check(self, key_id: str | None, host: str | None) -> None:
         """Raise ``RateLimitError`` while ``key_id`` from ``host`` is refused."""
-        if key_id is None:
+        if key_id is None or not self.active:
             return
-        left = self._until.get((key_id, host or ""), 0.0) - self._clock()
+        try:
+            left = await self.cluster.held_for(self._client(key_id, host))
+        except ClusterUnavailableError:  # open rather than refuse everyone
+            log.warning("could not read a cooldown: the shared store is down")
+            return
         if left > 0:
             raise RateLimitError(
                 "this client was closed for breaking the limits (policy_violation); it may "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from parley.cluster.base import ClusterUnavailableError
 from parley.errors import NotFoundError, ValidationError
 from parley.server.auth import AdminKey, State
 from parley.server.errors import error_responses
@@ -128,7 +130,8 @@ async def revoke_key(key_id: SingleLine, state: State, _admin: AdminKey) -> ApiK
     """Revoke a key: it stops working at once. Revoking twice keeps the first time."""
     if not await state.keys.revoke(key_id):
         raise NotFoundError(f"API key {key_id!r} not found", param="key_id")
-    state.limiter.forget(key_id)
+    with contextlib.suppress(ClusterUnavailableError):  # a lapsed bucket expires anyway
+        await state.cluster.forget(key_id)
     record = await state.keys.get(key_id)
     assert record is not None
     return ApiKey.of(record)

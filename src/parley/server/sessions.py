@@ -286,9 +286,7 @@ async def end_session(session_id: SingleLine, state: State, _key: ApiKey) -> Ses
     record = await _session(state, session_id)
     if record.status != "active":
         raise SessionError(f"session {session_id!r} is already {record.status}")
-    live = state.live.get(session_id)
-    if live is not None:
-        await live.terminate("client")
+    await state.replica.end_session(session_id, "client")  # on whichever replica holds it
     await state.sessions.end(session_id, "client")
     return Session.of(await _session(state, session_id))
 

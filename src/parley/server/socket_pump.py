@@ -27,7 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from parley.core.events import ClientEvent, EndReason, ErrorOut, ServerEvent
-from parley.errors import ParleyError, RateLimitError
+from parley.errors import ParleyError, RateLimitError, ServerAtCapacityError, ServerDrainingError
+from parley.server.admission import DRAINING_MESSAGE
 from parley.server.auth import authenticate
 from parley.server.conversation import LiveConversation
 from parley.server.errors import error_body
@@ -112,24 +113,35 @@ async def refused_before_upgrade(
     """Refuse a key in its cooldown after a policy_violation (from this host) before the
     WebSocket upgrade: HTTP 429 with the JSON error body, so nothing the client streams
     is read. True if refused. Any other problem with the credential is left to the
-    endpoint, which reports it after the upgrade as usual."""
+    endpoint, which reports it after the upgrade as usual. A draining replica refuses
+    every upgrade with HTTP 503 (a load balancer retries on another replica)."""
+    if state.draining:
+        state.metrics.sessions_refused.labels("draining").inc()
+        drained = ServerDrainingError(DRAINING_MESSAGE, retry_after=1.0)
+        await _deny(ws, drained, 503)
+        return True
     if not state.penalties.active:
         return False
     try:
         key = await authenticate(state, credential())
-        state.penalties.check(key.id, peer_host(ws))
+        await state.penalties.check(key.id, peer_host(ws))
     except RateLimitError as exc:
         state.metrics.refused.labels("cooldown").inc()
-        headers = {"Retry-After": retry_after_header(exc.retry_after)}
-        body = error_body(exc.code, exc.message)
-        try:
-            await ws.send_denial_response(JSONResponse(body, 429, headers=headers))
-        except RuntimeError:  # a server without the denial-response extension
-            await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
+        await _deny(ws, exc, 429)
         return True
     except ParleyError:
         return False
     return False
+
+
+async def _deny(ws: WebSocket, exc: RateLimitError | ServerAtCapacityError, status: int) -> None:
+    """Answer the upgrade request with HTTP ``status`` and the JSON error body."""
+    headers = {"Retry-After": retry_after_header(exc.retry_after)}
+    body = error_body(exc.code, exc.message)
+    try:
+        await ws.send_denial_response(JSONResponse(body, status, headers=headers))
+    except RuntimeError:  # a server without the denial-response extension
+        await ws.close(code=exc.ws_close_code, reason=exc.message[:120])
 
 
 def connection_guard(ws: WebSocket, state: ServerState, protocol: str) -> ConnectionGuard:

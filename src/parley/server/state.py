@@ -8,10 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from parley.cluster import Cluster, cluster_for
 from parley.config import Settings
 from parley.core.agent import AgentLayer, SessionModels
 from parley.core.events import EndReason, ServerEvent
@@ -24,7 +25,6 @@ from parley.observability.metrics import ServerMetrics
 from parley.providers.pool import ProviderPool
 from parley.safety.pii import PiiDetector
 from parley.server.inbound_limits import PenaltyBox
-from parley.server.ratelimit import RateLimiter
 from parley.storage import (
     AgentRecord,
     AgentRepository,
@@ -34,7 +34,11 @@ from parley.storage import (
     SessionRecord,
     SessionRepository,
 )
+from parley.storage.holders import SessionHolders
 from parley.storage.knowledge import KnowledgeRepository
+
+if TYPE_CHECKING:
+    from parley.server.replica import Replica
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +79,20 @@ class LiveSession:
     transport: Transport
     terminating: asyncio.Event | None = None
     """Set while :meth:`terminate` runs; the socket's own task waits for it to finish."""
+    released: bool = False
+    """The conversation was resumed on another connection: this one stores nothing more."""
 
-    async def terminate(self, reason: EndReason, close_code: int = 1000) -> None:
-        """End it now: the client gets ``session_ended`` with ``reason``, then a close
-        (with ``close_code``)."""
+    async def terminate(
+        self, reason: EndReason, close_code: int = 1000, resume_within_s: float | None = None
+    ) -> None:
+        """End it now: the client gets ``session_ended`` with ``reason`` (and
+        ``resume_within_s`` when it may resume), then a close (with ``close_code``)."""
         if self.terminating is not None:
             await self.terminating.wait()
             return
         self.terminating = asyncio.Event()
         try:
-            await self.session.close(reason, notify=True)
+            await self.session.close(reason, notify=True, resume_within_s=resume_within_s)
             self.transport.open = False
             with contextlib.suppress(Exception):
                 await self.transport.close(close_code, reason)
@@ -94,6 +102,16 @@ class LiveSession:
             "session terminated",
             extra={"session_id": self.session_id, "agent_id": self.agent_id, "reason": reason},
         )
+
+    async def release(self) -> None:
+        """The conversation went on over another connection (resumed, maybe on another
+        replica): drop this one without ending the stored session or telling the client."""
+        self.released = True
+        self.transport.open = False
+        await self.session.close("client", notify=False)
+        with contextlib.suppress(Exception):
+            await self.transport.close(1000, "the conversation was resumed elsewhere")
+        log.info("session released", extra={"session_id": self.session_id})
 
 
 class LiveSessions:
@@ -185,6 +203,11 @@ class CapacityGate:
             slot.session_id = session_id
             self._by_session[session_id] = slot
 
+    def slot_of(self, session_id: str) -> Slot | None:
+        """The slot last bound to session ``session_id`` (a resumed conversation may
+        briefly have two: the old connection's and the new one's)."""
+        return self._by_session.get(session_id)
+
     def release(self, session_id: str) -> bool:
         """Give back the slot of session ``session_id``; False if it holds none."""
         slot = self._by_session.get(session_id)
@@ -216,7 +239,14 @@ class ServerState:
     pii: PiiDetector = field(default_factory=PiiDetector)
     """Finds personal data for content policies (loaded when a policy first needs it)."""
     live: LiveSessions = field(default_factory=LiveSessions)
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    cluster: Cluster = field(init=False)
+    """What this replica shares with the others (leases, bus, rate limits, cooldowns)."""
+    holders: SessionHolders = field(init=False)
+    """Which replica holds each conversation; resume tokens."""
+    replica: Replica = field(init=False)
+    """This replica's lease, bus, sweep and drain."""
+    draining: bool = False
+    """True once SIGTERM came: no new conversations; live ones end with server_shutdown."""
     metrics: ServerMetrics = field(init=False)
     capacity: CapacityGate = field(init=False)
     """Conversations held at once (``limits.max_sessions``)."""
@@ -244,7 +274,13 @@ class ServerState:
             self.knowledge, self.embedder,
             allow_private_urls=self.settings.allow_private_urls, counted=self.metrics.document,
         )  # fmt: skip
-        self.penalties = PenaltyBox(self.settings.limits.violation_cooldown_s)
+        cluster = self.settings.cluster
+        self.cluster = cluster_for(cluster.replica_id, cluster.redis_url, cluster.lease_s)
+        self.holders = SessionHolders(self.db)
+        from parley.server.replica import Replica  # it needs this class: made here
+
+        self.replica = Replica(self)
+        self.penalties = PenaltyBox(self.cluster, self.settings.limits.violation_cooldown_s)
 
     def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``work`` after the request or session that started it (kept until done;

@@ -101,7 +101,7 @@ async def _webhook_caller(
     if header and key is None:
         raise AuthenticationError("malformed Authorization header: use Bearer or Basic")
     record = await authenticate(state, key)
-    check_rate(state, record)
+    await check_rate(state, record)
     return record
 
 

@@ -13,7 +13,7 @@ from parley.core.turns import TurnDetectionMode
 from parley.errors import ParleyError
 from parley.protocols.json_frames import first_error
 from parley.protocols.native import NativeCodec
-from parley.server.admission import open_session, opening
+from parley.server.admission import new_resume_token, open_session, opening, resume_session
 from parley.server.agent_fields import EndOfTurnSilence, InterruptThreshold, VadThreshold
 from parley.server.auth import credential
 from parley.server.conversation import LiveConversation
@@ -59,7 +59,8 @@ def turn_overrides(ws: WebSocket) -> dict[str, float | str]:
 
 @router.websocket("/v1/voice/conversation")
 async def conversation(ws: WebSocket) -> None:
-    """``/v1/voice/conversation?api_key=...&agent_id=...`` (see docs/protocol.md)."""
+    """``/v1/voice/conversation?api_key=...&agent_id=...``, or ``?resume_token=...`` to
+    continue a conversation whose connection dropped (see docs/protocol.md)."""
     state: ServerState = ws.app.state.parley
     limits = state.settings.limits
     codec = NativeCodec(
@@ -70,21 +71,35 @@ async def conversation(ws: WebSocket) -> None:
     await ws.accept()
     peer = peer_host(ws)
     conn = text_transport(ws, lambda event: [codec.encode(event)])
+    resume = ws.query_params.get("resume_token")
     try:
         overrides = turn_overrides(ws)  # before a single-use token is spent
-        agent, record = await open_session(
-            state,
-            token=ws.query_params.get("token"),
-            api_key=credential(ws.query_params, ws.headers),
-            agent_id=ws.query_params.get("agent_id"),
-            peer=peer,
-        )
+        previous: str | None = None
+        if resume:
+            resumed = await resume_session(state, resume, peer=peer)
+            agent, record, token = resumed.agent, resumed.record, resumed.resume_token
+            previous = resumed.previous_holder
+        else:
+            agent, record = await open_session(
+                state,
+                token=ws.query_params.get("token"),
+                api_key=credential(ws.query_params, ws.headers),
+                agent_id=ws.query_params.get("agent_id"),
+                peer=peer,
+            )
+            token = new_resume_token()
         async with opening(state, record.id):  # a failure here frees its slot
             config = agent_config(
                 agent, state, first_message=record.initial_message, overrides=overrides,
                 session=record,
             )  # fmt: skip
-            live = await LiveConversation.open(state, agent, record, conn, config=config, peer=peer)
+            await state.replica.released(record.id, previous)
+            live = await LiveConversation.open(
+                state, agent, record, conn, config=config, peer=peer, resume_token=token,
+                resumed=bool(resume),
+            )  # fmt: skip
+        if resume:
+            state.metrics.resumes.labels("resumed").inc()
     except ParleyError as exc:
         state.metrics.observe(ErrorOut(exc.code, exc.message))
         await conn.deliver(ErrorOut(exc.code, exc.message))

@@ -36,6 +36,10 @@ class SessionRecord:
     api_key_id: str | None = None
     expires_at: datetime | None = None
     connected_at: datetime | None = None
+    replica_id: str | None = None
+    """The replica that holds (or last held) the conversation."""
+    resume_until: datetime | None = None
+    """Until when the ended conversation may be resumed (``None``: it may not)."""
 
     @property
     def created_at(self) -> datetime:
@@ -61,7 +65,7 @@ class StoredTurn:
     citations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _session_record(row: SessionRow) -> SessionRecord:
+def session_record(row: SessionRow) -> SessionRecord:
     return record_of(SessionRecord, row)
 
 
@@ -112,7 +116,7 @@ class SessionRepository:
         )
         missing = NotFoundError(f"agent {agent_id!r} not found", param="agent_id")
         await insert(self._db, row, missing)
-        return _session_record(row)
+        return session_record(row)
 
     async def _end_active(
         self,
@@ -198,7 +202,7 @@ class SessionRepository:
         """The session, or ``None`` if unknown."""
         async with self._db.session() as s:
             row = await s.get(SessionRow, session_id)
-            return None if row is None else _session_record(row)
+            return None if row is None else session_record(row)
 
     async def turns(self, session_id: str) -> builtins.list[StoredTurn]:
         """The session's turns in insertion order (empty if none or unknown)."""
@@ -236,7 +240,7 @@ class SessionRepository:
         """The session a token belongs to, whatever its state."""
         async with self._db.session() as s:
             row = await s.scalar(select(SessionRow).where(SessionRow.token_hash == token_hash))
-            return None if row is None else _session_record(row)
+            return None if row is None else session_record(row)
 
     async def claim_token(
         self, token_hash: str
@@ -261,13 +265,13 @@ class SessionRepository:
             if row is None:
                 return None, "unknown"
             if claimed:
-                return _session_record(row), None
+                return session_record(row), None
             if row.connected_at is not None:
-                return _session_record(row), "used"
+                return session_record(row), "used"
             if row.status != "active":
-                return _session_record(row), "expired" if row.status == "expired" else "ended"
+                return session_record(row), "expired" if row.status == "expired" else "ended"
             row.status, row.ended_at, row.end_reason = "expired", now, "expired"
-        return _session_record(row), "expired"
+        return session_record(row), "expired"
 
     async def list_for_agent(
         self, agent_id: str, limit: int, offset: int, status: SessionStatus | None = None
@@ -278,4 +282,4 @@ class SessionRepository:
             where.append(SessionRow.status == status)
         newest_first = (SessionRow.started_at.desc(), SessionRow.id.desc())
         rows, total = await page(self._db, SessionRow, and_(*where), newest_first, limit, offset)
-        return [_session_record(r) for r in rows], total
+        return [session_record(r) for r in rows], total
