@@ -68,6 +68,14 @@ class Session(BaseModel):
     end_reason: str | None
     initial_message: str | None
     metadata: dict[str, Any]
+    replica_id: str | None = Field(
+        None, description="the replica that holds (or last held) the live conversation"
+    )
+    resumable_until: datetime | None = Field(
+        None,
+        description="an ended conversation whose connection dropped may be resumed with its "
+        "resume_token until then (docs/protocol.md)",
+    )
 
     @classmethod
     def of(cls, record: SessionRecord, websocket_url: str | None = None) -> Session:
@@ -84,6 +92,8 @@ class Session(BaseModel):
             end_reason=record.end_reason,
             initial_message=record.initial_message,
             metadata=record.metadata,
+            replica_id=record.replica_id,
+            resumable_until=record.resume_until,
         )
 
 

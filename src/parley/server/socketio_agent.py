@@ -41,7 +41,7 @@ from parley.protocols.socketio import (
     connected_payload,
     error_event,
 )
-from parley.server.admission import open_session, opening
+from parley.server.admission import new_resume_token, open_session, opening, resume_session
 from parley.server.auth import authenticate, credential
 from parley.server.conversation import LiveConversation
 from parley.server.inbound_limits import POLICY_VIOLATION, ConnectionGuard, peer_of
@@ -320,15 +320,22 @@ class SocketIOAgentServer:
         voice = (request.voice or client.voice) if request.ad_hoc else None
         if voice is not None:
             self._check_voice(voice)
-        agent, record = await open_session(
-            self.state,
-            api_key=client.api_key,
-            agent_id=request.agent_id,
-            protocol="socketio",
-            default_agent=True,
-            metadata={"ad_hoc": request.ad_hoc},
-            peer=client.host,
-        )
+        previous: str | None = None
+        if request.resume_token:
+            resumed = await resume_session(self.state, request.resume_token, peer=client.host)
+            agent, record, token = resumed.agent, resumed.record, resumed.resume_token
+            previous = resumed.previous_holder
+        else:
+            agent, record = await open_session(
+                self.state,
+                api_key=client.api_key,
+                agent_id=request.agent_id,
+                protocol="socketio",
+                default_agent=True,
+                metadata={"ad_hoc": request.ad_hoc},
+                peer=client.host,
+            )
+            token = new_resume_token()
         async with opening(self.state, record.id):  # a failure here frees its slot
             config = agent_config(
                 agent,
@@ -343,9 +350,13 @@ class SocketIOAgentServer:
                 record.id, config, ad_hoc=request.ad_hoc, request=request
             )
             transport = _session_transport(self.sio, client.sid, SessionEncoder(settings))
+            await self.state.replica.released(record.id, previous)
             live = await LiveConversation.open(
-                self.state, agent, record, transport, config=config, peer=client.host
-            )
+                self.state, agent, record, transport, config=config, peer=client.host,
+                resume_token=token, resumed=bool(request.resume_token),
+            )  # fmt: skip
+        if request.resume_token:
+            self.state.metrics.resumes.labels("resumed").inc()
         client.codec.reset_audio()
         client.live = live
         watcher = asyncio.create_task(self._watch(client, live), name=f"parley-{record.id}")

@@ -42,7 +42,10 @@ class SessionEncoder:
             return [common]
         match event:
             case Connected():
-                return [("session_started", self.settings.payload())]
+                started = {**self.settings.payload(), "resumed": event.resumed}
+                if event.resume_token:
+                    started["resume_token"] = event.resume_token
+                return [("session_started", started)]
             case AudioOut():
                 self._chunks[event.turn_id] = self._chunks.get(event.turn_id, 0) + 1
                 audio = base64.b64encode(event.pcm).decode("ascii")
@@ -74,11 +77,13 @@ class SessionEncoder:
                 return [("error", error_payload(event.code, event.message))]
             case SessionEnded():
                 self._chunks.clear()
-                ended = {
+                ended: dict[str, Any] = {
                     "session_id": self.settings.session_id,
                     "status": "ended",
                     "reason": event.reason,
                 }
+                if event.resume_within_s is not None:
+                    ended |= {"resumable": True, "resume_within_s": event.resume_within_s}
                 return [("session_ended", ended)]
         raise TypeError(f"not a server event: {event!r}")  # pragma: no cover
 

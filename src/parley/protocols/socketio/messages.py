@@ -43,6 +43,8 @@ class StartSessionPayload(EventPayload):
     first_message: Annotated[str, Field(max_length=2000)] | None = None
     vad_threshold: Annotated[float, Field(gt=0, allow_inf_nan=False), _NoBool] | None = None
     interrupt_threshold: Annotated[int, Field(ge=1, le=50), _NoBool] | None = None
+    resume_token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """Continue the conversation of an earlier ``session_started`` (after a reconnect)."""
 
 
 class AudioChunkPayload(EventPayload):

@@ -40,6 +40,8 @@ class StartSession:
     """A ``vad_threshold`` of 1 or more (an energy level of the product Parley replaces):
     not used, the agent's own setting applies."""
     notes: tuple[str, ...] = ()
+    resume_token: str | None = None
+    """Continue the conversation this token was given for (its history, its id)."""
 
     @property
     def ad_hoc(self) -> bool:
@@ -97,6 +99,7 @@ def start_session(message: StartSessionPayload, raw: dict[str, Any]) -> StartSes
         interrupt_threshold=message.interrupt_threshold,
         legacy_vad_threshold=legacy,
         notes=tuple(notes),
+        resume_token=message.resume_token,
     )
 
 
