@@ -38,7 +38,7 @@ async def test_a_dropped_conversation_is_taken_over_once_within_its_window(db: D
     assert dropped is not None and dropped.status == "ended" and dropped.resume_until
 
     record, problem, previous = await holders.claim_resume("h1", "r2", "h2")
-    assert problem is None and previous is None and record is not None
+    assert problem is None and previous == "r1" and record is not None
     assert (record.id, record.status, record.replica_id) == (sid, "active", "r2")
     assert record.ended_at is None and record.end_reason is None and record.resume_until is None
     assert (await holders.claim_resume("h1", "r3", "h3"))[1] == "unknown", "spent"

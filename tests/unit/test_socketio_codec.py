@@ -148,6 +148,7 @@ def test_start_session_with_every_field(codec: SocketIOCodec) -> None:
             "first_message": "Hello!",
             "vad_threshold": 0.6,
             "interrupt_threshold": 8,
+            "resume_token": "rt_abc",
         },
     )
     assert request == StartSession(
@@ -157,6 +158,7 @@ def test_start_session_with_every_field(codec: SocketIOCodec) -> None:
         first_message="Hello!",
         vad_threshold=0.6,
         interrupt_threshold=8,
+        resume_token="rt_abc",
     )
     assert isinstance(request, StartSession)
     assert request.turn_overrides() == {"vad_threshold": 0.6, "interrupt_threshold": 8.0}
@@ -549,8 +551,12 @@ def test_session_started_reports_the_effective_settings() -> None:
         "end_of_turn_silence_ms": 700,
         "audio_format": {"encoding": "pcm16", "sample_rate": 16000, "channels": 1},
         "notes": ["unknown fields ignored: x"],
+        "resumed": False,
     }
     assert "prompt" not in json.dumps(payload), "a stored agent's prompt is never sent"
+    resumed = Connected("ses_9", "agt_demo", resume_token="rt_x", resumed=True)
+    ((_, again),) = SessionEncoder(settings).encode(resumed)
+    assert (again["resume_token"], again["resumed"]) == ("rt_x", True)
 
 
 def test_audio_end_counts_each_turns_chunks() -> None:
@@ -615,6 +621,17 @@ EVENTS: list[tuple[ServerEvent, str, dict[str, Any]]] = [
         SessionEnded("agent_deleted"),
         "session_ended",
         {"session_id": "ses_1", "status": "ended", "reason": "agent_deleted"},
+    ),
+    (
+        SessionEnded("server_shutdown", 30.0),
+        "session_ended",
+        {
+            "session_id": "ses_1",
+            "status": "ended",
+            "reason": "server_shutdown",
+            "resumable": True,
+            "resume_within_s": 30.0,
+        },
     ),
 ]
 

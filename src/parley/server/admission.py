@@ -137,7 +137,7 @@ class Resumed:
     resume_token: str
     """The new token (the one used is spent)."""
     previous_holder: str | None
-    """The replica that held it when it was still active (it drops its old connection)."""
+    """The replica that held it before (it drops an old connection it may still have)."""
 
 
 def new_resume_token() -> str:

@@ -91,8 +91,10 @@ class SessionHolders:
         """Take over the conversation of a resume token: ``(session, None, previous
         holder)`` when it is active (its replica died or has not noticed the drop yet) or
         ended within its window; it is active again, held by ``replica_id``, with the
-        token ``new_hash`` (the old one is spent). Otherwise ``(session or None, why,
-        None)``. Two claims of one token: one wins, the other gets ``unknown``."""
+        token ``new_hash`` (the old one is spent). The previous holder may still have an
+        old connection of it (it had not noticed the drop, or its lease lapsed while it
+        lived on). Otherwise ``(session or None, why, None)``. Two claims of one token:
+        one wins, the other gets ``unknown``."""
         now = utcnow()
         async with self._db.session() as s, s.begin():
             row = await s.scalar(
@@ -100,7 +102,7 @@ class SessionHolders:
             )
             if row is None:
                 return None, "unknown", None
-            previous, was_active = row.replica_id, row.status == "active"
+            previous = row.replica_id
             resumable = or_(
                 SessionRow.status == "active",
                 (SessionRow.status == "ended") & (SessionRow.resume_until > now),
@@ -124,7 +126,7 @@ class SessionHolders:
                 stolen = row.resume_token_hash != token_hash
                 return session_record(row), "unknown" if stolen else "over", None
             await s.refresh(row)
-            return session_record(row), None, previous if was_active else None
+            return session_record(row), None, previous
 
     async def _end(
         self, *where: ColumnElement[bool], reason: str, resume_until: datetime | None
