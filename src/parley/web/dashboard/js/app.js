@@ -11,6 +11,7 @@ import * as knowledgeDetail from "./views/knowledge-detail.js";
 import * as policies from "./views/policies.js";
 import * as policyForm from "./views/policy-form.js";
 import * as providers from "./views/providers.js";
+import * as replicas from "./views/replicas.js";
 import * as sessionDetail from "./views/session-detail.js";
 import * as sessions from "./views/sessions.js";
 import * as signin from "./views/signin.js";
@@ -30,6 +31,7 @@ const ROUTES = [
   { pattern: /^\/policies\/new$/, view: policyForm, nav: "policies", title: "New policy" },
   { pattern: /^\/policies\/([^/]+)$/, view: policyForm, nav: "policies", title: "Edit policy", keys: ["id"] },
   { pattern: /^\/providers$/, view: providers, nav: "providers", title: "Providers" },
+  { pattern: /^\/replicas$/, view: replicas, nav: "replicas", title: "Replicas" },
   { pattern: /^\/keys$/, view: apiKeys, nav: "keys", title: "API keys" },
 ];
 

@@ -2,7 +2,7 @@
 
 import { ApiError, api, blobUrl, describeError, errorCode } from "../api.js";
 import { badge, errorBox, h, loading, pageHeading, replace } from "../dom.js";
-import { END_REASONS, STAGES, formatDate, formatDuration, formatMs } from "../format.js";
+import { END_REASONS, STAGES, formatDate, formatDuration, formatMs, formatRelative } from "../format.js";
 import { confirmDialog, href, toast } from "../ui.js";
 import { safetyMarks, safetySummary } from "./safety-marks.js";
 
@@ -73,7 +73,9 @@ export async function render({ root, params, signal, navigate }) {
     { class: "summary" },
     item("Agent", agent ? h("a", { href: href("#/sessions", { agent: agent.id }) }, agent.name) : h("span", { class: "mono" }, `${session.agent_id} (deleted)`)),
     item("Status", badge(session.status)),
+    item("Replica", session.replica_id ? h("span", { class: "mono", title: "The replica that holds (or last held) this conversation" }, session.replica_id) : "—"),
     item("End reason", session.end_reason ? END_REASONS[session.end_reason] ?? session.end_reason : "—"),
+    session.resumable_until ? item("Resumable until", resumableUntil(session.resumable_until)) : null,
     item("Created", formatDate(session.created_at)),
     item("Connected", formatDate(session.connected_at)),
     item("Ended", formatDate(session.ended_at)),
@@ -200,6 +202,15 @@ async function loadRecording(session, recording, signal) {
       h("p", { class: "muted" }, none ? "No recording for this session: its agent had record_audio off." : `The recording could not be loaded: ${describeError(error)}`),
     );
   }
+}
+
+/** When a dropped conversation may still be resumed, and whether that time has passed. */
+function resumableUntil(iso) {
+  const passed = new Date(iso).getTime() <= Date.now();
+  return [
+    h("time", { datetime: iso, title: formatRelative(iso) }, formatDate(iso)),
+    passed ? h("span", { class: "subtle" }, " (passed)") : null,
+  ];
 }
 
 function item(term, value) {
