@@ -95,7 +95,7 @@ async def test_client_vanishing_mid_turn_ends_the_session_cleanly(
     server: Server, speech: dict[str, Recording]
 ) -> None:
     pcm = read_wav(speech["cards-005"].path)
-    conv = Conversation(conversation_url(server.url, server.admin_key, "agt_demo"))
+    conv = Conversation(conversation_url(server.url, server.admin_key, "agt_demo"), reconnect=False)
     await conv.__aenter__()
     connected = await conv.recv(timeout=10)
     session_id = connected["conversation_id"]

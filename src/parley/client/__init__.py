@@ -12,8 +12,8 @@ Used by the ``parley`` command and by the tests::
 
 Modules: :mod:`.types` (what the API answers), :mod:`.endpoints` and :mod:`.knowledge`
 (its requests), :mod:`.rest` (the two REST clients), :mod:`.conversation` (a raw
-WebSocket conversation), :mod:`.microphone` (audio paced like a live microphone) and
-:mod:`.caller` (``call``).
+WebSocket conversation, resumed after a drop as :mod:`.reconnect` says),
+:mod:`.microphone` (audio paced like a live microphone) and :mod:`.caller` (``call``).
 """
 
 from parley.client.caller import (
@@ -25,6 +25,7 @@ from parley.client.caller import (
 )
 from parley.client.conversation import Conversation, conversation_url
 from parley.client.microphone import Microphone
+from parley.client.reconnect import ReconnectPolicy
 from parley.client.rest import AsyncParleyClient, ParleyClient
 from parley.client.types import (
     Agent,
@@ -48,6 +49,8 @@ from parley.client.types import (
     QueryHit,
     QueryResult,
     RateLimit,
+    Reconnected,
+    Reconnecting,
     SafetyMark,
     Session,
     SessionDetail,
@@ -88,6 +91,9 @@ __all__ = [
     "QueryHit",
     "QueryResult",
     "RateLimit",
+    "ReconnectPolicy",
+    "Reconnected",
+    "Reconnecting",
     "SafetyMark",
     "Session",
     "SessionDetail",

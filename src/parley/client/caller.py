@@ -14,6 +14,7 @@ from parley.audio.levels import speech_bounds_ms
 from parley.audio.pcm import SAMPLE_RATE
 from parley.client.conversation import Conversation, conversation_url
 from parley.client.microphone import Microphone
+from parley.client.reconnect import ReconnectPolicy
 
 
 @dataclass
@@ -47,6 +48,8 @@ class CallResult:
     turns: list[CallTurn]
     events: list[dict[str, Any]]
     session_ended: str | None = None
+    #: Times the conversation was resumed after a drop.
+    reconnects: int = 0
 
     @property
     def agent_audio(self) -> bytes:
@@ -133,10 +136,14 @@ async def call(
     realtime: bool = True,
     reply_timeout: float = 60.0,
     greeting_timeout: float = 30.0,
+    reconnect: bool | ReconnectPolicy = True,
 ) -> CallResult:
     """Talk to an agent like a person would: wait for its greeting, say each utterance
-    (streaming silence in between, as a microphone does) and wait for each reply."""
-    async with Conversation(conversation_url(base_url, api_key, agent_id)) as conv:
+    (streaming silence in between, as a microphone does) and wait for each reply. After a
+    drop the conversation resumes unless ``reconnect`` is off; what is said meanwhile is
+    lost (that turn may then go unanswered)."""
+    url = conversation_url(base_url, api_key, agent_id)
+    async with Conversation(url, reconnect=reconnect) as conv:
         first = await conv.recv(timeout=30)
         if first.get("type") != "connected":
             raise ConnectionError(f"{first.get('code')}: {first.get('message')}")
@@ -188,4 +195,6 @@ async def call(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(listening, 5.0)
         conversation_id = str(first.get("conversation_id"))
-        return CallResult(conversation_id, greeting, turns, listener.events, listener.ended)
+        return CallResult(
+            conversation_id, greeting, turns, listener.events, listener.ended, conv.reconnects
+        )

@@ -42,6 +42,13 @@ class Microphone:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
+    @property
+    def running(self) -> bool:
+        """Whether it streams now (not before ``async with``, after it, or once a send
+        failed). A :class:`~parley.client.Conversation` that is reconnecting drops the
+        frames instead of failing, so the microphone runs on through a drop."""
+        return self._task is not None and not self._task.done()
+
     def say(self, audio: bytes) -> asyncio.Future[float]:
         """Queue an utterance; the future gives the time its last frame was sent."""
         done: asyncio.Future[float] = asyncio.get_running_loop().create_future()

@@ -19,6 +19,7 @@ from parley.client.caller import CallResult, call
 from parley.client.conversation import Conversation
 from parley.client.endpoints import Endpoint
 from parley.client.knowledge import POLL_INTERVAL_S, WAIT_TIMEOUT_S, Form
+from parley.client.reconnect import ReconnectPolicy
 from parley.client.types import (
     Agent,
     AgentDeleted,
@@ -48,11 +49,11 @@ from parley.client.types import (
 T = TypeVar("T")
 
 
-def _conversation(session: Session) -> Conversation:
+def _conversation(session: Session, reconnect: bool | ReconnectPolicy) -> Conversation:
     url = session.get("websocket_url")
     if not url:
         raise ValueError("this session has no websocket_url (it is only in the create answer)")
-    return Conversation(url)
+    return Conversation(url, reconnect=reconnect)
 
 
 class ParleyClient:
@@ -276,9 +277,12 @@ class ParleyClient:
         return self._send(endpoints.revoke_key(key_id))
 
     # conversations
-    def connect(self, session: Session) -> Conversation:
-        """The conversation of a session just created (use it as ``async with``)."""
-        return _conversation(session)
+    def connect(
+        self, session: Session, *, reconnect: bool | ReconnectPolicy = True
+    ) -> Conversation:
+        """The conversation of a session just created (use it as ``async with``); it
+        resumes after a drop unless ``reconnect`` is off (see :class:`Conversation`)."""
+        return _conversation(session, reconnect)
 
     def call(self, agent_id: str, utterances: list[bytes], **options: Any) -> CallResult:
         """Talk to an agent (blocking; see :func:`call`)."""
@@ -514,9 +518,12 @@ class AsyncParleyClient:
         return await self._send(endpoints.revoke_key(key_id))
 
     # conversations
-    def connect(self, session: Session) -> Conversation:
-        """The conversation of a session just created (use it as ``async with``)."""
-        return _conversation(session)
+    def connect(
+        self, session: Session, *, reconnect: bool | ReconnectPolicy = True
+    ) -> Conversation:
+        """The conversation of a session just created (use it as ``async with``); it
+        resumes after a drop unless ``reconnect`` is off (see :class:`Conversation`)."""
+        return _conversation(session, reconnect)
 
     async def call(self, agent_id: str, utterances: list[bytes], **options: Any) -> CallResult:
         """Talk to an agent (see :func:`call`)."""

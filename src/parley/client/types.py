@@ -377,3 +377,22 @@ class KeyOptions(TypedDict, total=False):
     admin: bool
     agent_ids: list[str] | None
     rate_limit: RateLimit | None
+
+
+class Reconnecting(TypedDict):
+    """A live conversation's socket dropped; the next resume attempt (from 1) comes after
+    ``delay_ms``. ``reason``: ``close_1006``, ``server_shutdown``, ``connection_refused``,
+    ``http_503``, ... (a :class:`~parley.client.Conversation` event, not the server's)."""
+
+    type: Literal["reconnecting"]
+    attempt: int
+    delay_ms: int
+    reason: str
+
+
+class Reconnected(TypedDict):
+    """The conversation was resumed (same ``conversation_id``) after ``attempts`` tries."""
+
+    type: Literal["reconnected"]
+    conversation_id: str
+    attempts: int

@@ -26,13 +26,18 @@ export declare class ParleyVoiceError extends Error {
   cause?: unknown;
 }
 
+/** How a dropped conversation is resumed (docs/sdk.md, "Reconnection"): attempt k (from 1)
+ *  waits a random time in [0, min(maxDelayMs, baseDelayMs * 2^(k-1))] (full jitter), until
+ *  `windowMs` has passed since the drop (a draining server's `resume_within_s` wins). */
 export interface ReconnectOptions {
-  /** Attempts after an unexpected drop (default 5; 0 turns reconnecting off). */
+  /** At most this many attempts per drop (default 64; 0 turns reconnecting off). */
   maxAttempts?: number;
-  /** First delay (default 500 ms); doubled each attempt, ±20 % jitter. */
+  /** The first attempt's delay ceiling (default 250 ms), doubled each attempt. */
   baseDelayMs?: number;
-  /** Longest delay (default 10 000 ms). */
+  /** The largest delay ceiling (default 4000 ms). */
   maxDelayMs?: number;
+  /** Give up this long after the drop (default 30 000 ms, the server's resume window). */
+  windowMs?: number;
 }
 
 export interface ParleyVoiceOptions {
@@ -40,8 +45,8 @@ export interface ParleyVoiceOptions {
    *  Recommended: no API key reaches the browser. Its token works once. */
   sessionUrl?: string;
   /** Returns a fresh `websocket_url` (your backend creates a session). Used for every
-   *  connection after the first `sessionUrl` (or for all, without `sessionUrl`):
-   *  start() after stop(), and reconnects. */
+   *  new conversation after the first `sessionUrl` (or for all, without `sessionUrl`):
+   *  start() after stop(). A drop is resumed with the server's resume token instead. */
   getSessionUrl?: () => string | Promise<string>;
   /** A key (a publishable `pk_live_...` one in a browser) with `agentId`. */
   apiKey?: string;
@@ -52,7 +57,7 @@ export interface ParleyVoiceOptions {
   /** Extra query parameters: the turn settings `vad_threshold`,
    *  `end_of_turn_silence_ms`, `interrupt_threshold`, `turn_detection`. */
   query?: Record<string, string | number>;
-  /** `false` turns reconnecting off. */
+  /** How a dropped conversation is resumed; `false` turns reconnecting off. */
   reconnect?: ReconnectOptions | false;
   /** Keepalive ping period (default 10 000 ms). */
   pingIntervalMs?: number;
@@ -84,7 +89,7 @@ export interface ParleyVoiceStats {
   msPlayed: number;
   /** `playback` progress reports sent. */
   playbackReports: number;
-  /** Successful reconnects after a network drop. */
+  /** Successful reconnects (resumes) after a drop. */
   reconnects: number;
 }
 
@@ -110,12 +115,18 @@ export type ParleyEndReason =
   /** The agent's `end_call` tool ended the call after its goodbye. */
   | 'agent_ended'
   /** The agent's `transfer_call` tool handed the caller on (see `transfer`). */
-  | 'transferred';
+  | 'transferred'
+  /** The server is draining (with `resumable: true` the SDK resumes elsewhere). */
+  | 'server_shutdown';
 
-/** `session_ended`: the conversation is over; the socket closes next. */
+/** `session_ended`: the conversation is over; the socket closes next. One with
+ *  `resumable: true` is not final: the SDK resumes the conversation and does not pass
+ *  it on (unless reconnecting is off, or the resume fails in the end). */
 export interface ParleySessionEndedMessage extends ParleyMessage {
   type: 'session_ended';
   reason: ParleyEndReason;
+  resumable?: boolean;
+  resume_within_s?: number;
 }
 
 /** `safety`: content safety changed or flagged the words of `role` in a turn before they
@@ -193,8 +204,12 @@ export interface ParleyVoiceEvents {
   message: (message: ParleyMessage) => void;
   metrics: (turn: TurnMetrics) => void;
   agentSpeaking: (speaking: boolean) => void;
-  /** An unexpected drop: attempt number (from 1) and the delay before it. */
-  reconnecting: (attempt: number, delayMs: number) => void;
+  /** The socket dropped: the next attempt (from 1), the delay before it, and why
+   *  (`close_1006`, `close_1013`, `server_shutdown`, ...). */
+  reconnecting: (attempt: number, delayMs: number, reason: string) => void;
+  /** The conversation was resumed: the same id, after `attempts` tries (no `connected`
+   *  event then). */
+  reconnected: (conversationId: string, attempts: number) => void;
 }
 
 export declare class ParleyVoice {

@@ -27,8 +27,13 @@
   var STATUSES = ['disconnected', 'connecting', 'connected'];
   var EVENTS = [
     'transcript', 'connected', 'disconnected', 'status', 'error', 'interruption',
-    'message', 'metrics', 'agentSpeaking', 'reconnecting'
+    'message', 'metrics', 'agentSpeaking', 'reconnecting', 'reconnected'
   ];
+  // Closes after which the conversation is resumed (docs/sdk.md, "Reconnection"): going
+  // away, no status, abnormal (a network drop), server fault, restart/drain, capacity, gateway.
+  var RETRY_CLOSE_CODES = [1001, 1005, 1006, 1011, 1012, 1013, 1014];
+  var MAX_TOKEN_CHARS = 4096;
+  var MAX_WINDOW_MS = 3600000;
 
   // Runs on the audio thread: mixes the microphone to mono, low-passes it below 8 kHz
   // (windowed-sinc FIR), resamples it to 16 kHz and posts PCM16 chunks.
@@ -178,7 +183,21 @@
   }
 
   function retryable(code) {
-    return code < 4000 && code !== 1000 && code !== 1008;
+    return RETRY_CLOSE_CODES.indexOf(code) >= 0;
+  }
+
+  // The conversation URL with the resume token in place of the credentials; the turn
+  // settings of the query string stay (a resume does not keep them).
+  function resumeUrl(url, token) {
+    var parts = String(url).split('#')[0].split('?');
+    var kept = (parts[1] || '').split('&').filter(function (pair) {
+      return pair && ['api_key', 'agent_id', 'token', 'resume_token'].indexOf(pair.split('=')[0]) < 0;
+    });
+    return parts[0] + '?' + kept.concat('resume_token=' + encodeURIComponent(token)).join('&');
+  }
+
+  function positive(value, fallback) {
+    return typeof value === 'number' && value >= 0 ? value : fallback;
   }
 
   /**
@@ -208,9 +227,10 @@
         pingIntervalMs: o.pingIntervalMs > 0 ? o.pingIntervalMs : 10000,
         audioConstraints: o.audioConstraints || null,
         reconnect: {
-          maxAttempts: rc.maxAttempts !== undefined ? rc.maxAttempts : 5,
-          baseDelayMs: rc.baseDelayMs !== undefined ? rc.baseDelayMs : 500,
-          maxDelayMs: rc.maxDelayMs !== undefined ? rc.maxDelayMs : 10000
+          maxAttempts: Math.min(positive(rc.maxAttempts, 64), 10000),
+          baseDelayMs: positive(rc.baseDelayMs, 250),
+          maxDelayMs: positive(rc.maxDelayMs, 4000),
+          windowMs: Math.min(positive(rc.windowMs, 30000), MAX_WINDOW_MS)
         }
       };
       if (!this._opts.sessionUrl && !this._opts.getSessionUrl && !this._opts.wsUrl) {
@@ -234,6 +254,9 @@
       this._playNext = 0; // AudioContext time where the next chunk starts
       this._ledger = new Ledger(); // every chunk played since construction (stats)
       this._droppedTurn = null;
+      this._resumeToken = null; // from the latest `connected`: the credential of a resume
+      this._drop = null; // while reconnecting: {at, windowMs, attempt, reason, code, resume}
+      this._socketUrl = null;
       this._timers = { ping: null, report: null, reconnect: null };
       this._lastHeard = 0;
       this._stats = {
@@ -287,6 +310,7 @@
       }
       var self = this;
       var gen = ++this._gen;
+      this._resumeToken = this._drop = null; // a new conversation
       this._setStatus('connecting');
       var ctx = null;
       var ready = new Promise(function (resolve, reject) {
@@ -319,6 +343,7 @@
       var ws = this._ws;
       var hadSocket = !!ws;
       this._ws = null;
+      this._resumeToken = this._drop = null;
       clearTimeout(this._timers.reconnect);
       this._timers.reconnect = null;
       if (this._pending) {
@@ -542,10 +567,12 @@
         return;
       }
       this._ws = ws;
+      this._socketUrl = url;
       var serverError = null;
       var ended = false;
       var connected = false;
       var opened = false;
+      var resumable = null; // a draining server's `session_ended` with `resumable: true`
       ws.onopen = function () { opened = true; };
       ws.onmessage = function (ev) {
         if (self._ws !== ws || gen !== self._gen) return;
@@ -559,7 +586,13 @@
         }
         if (!msg || typeof msg !== 'object') return;
         if (msg.type === 'error') serverError = new ParleyVoiceError(msg.code || 'internal_error', msg.message || 'error');
-        if (msg.type === 'session_ended') ended = true;
+        if (msg.type === 'session_ended') {
+          if (msg.resumable === true && self._canResume()) {
+            resumable = msg; // not final: the close follows, then the resume
+            return;
+          }
+          ended = true;
+        }
         if (msg.type === 'connected') connected = true;
         self._onMessage(msg, serverError);
       };
@@ -567,7 +600,7 @@
       ws.onclose = function (ev) {
         if (self._ws !== ws || gen !== self._gen) return;
         self._ws = null;
-        self._onClose(ev.code, ev.reason || '', connected, ended, serverError, opened);
+        self._onClose(ev.code, ev.reason || '', connected, ended, serverError, opened, resumable);
       };
     }
 
@@ -582,12 +615,21 @@
     _onMessage(msg, serverError) {
       switch (msg.type) {
         case 'connected':
+          var token = msg.resume_token;
+          this._resumeToken = typeof token === 'string' && token && token.length <= MAX_TOKEN_CHARS ? token : null;
           this._conversationId = msg.conversation_id || null;
           this._droppedTurn = null;
           this._setStatus('connected');
           this._startPing();
           if (this._muted) this._send({ type: 'control', action: 'stop_listening' });
-          this._emit('connected', this._conversationId);
+          var drop = this._drop;
+          if (drop && drop.resume) {
+            this._drop = null;
+            this._stats.reconnects += 1;
+            this._emit('reconnected', this._conversationId, drop.attempt);
+          } else {
+            this._emit('connected', this._conversationId);
+          }
           this._settle(true, this._conversationId);
           break;
         case 'audio':
@@ -625,7 +667,7 @@
       }
     }
 
-    _onClose(code, reason, wasConnected, ended, serverError, opened) {
+    _onClose(code, reason, wasConnected, ended, serverError, opened, resumable) {
       var pending = !!this._pending;
       this._stopTimers();
       this._dropPlayback();
@@ -641,35 +683,49 @@
         this._settle(false, err);
         return;
       }
-      var max = this._opts.reconnect.maxAttempts;
+      var why = resumable ? String(resumable.reason || 'server_shutdown') : retryable(code) ? 'close_' + code : null;
+      var rc = this._opts.reconnect;
       var canRenew = this._opts.apiKey || this._opts.getSessionUrl;
-      if (wasConnected && !ended && retryable(code) && max > 0) {
-        if (canRenew) {
+      if (wasConnected && !ended && why && rc.maxAttempts > 0) {
+        if (this._resumeToken || canRenew) {
+          var within = resumable && resumable.resume_within_s > 0 ? Math.min(resumable.resume_within_s * 1000, MAX_WINDOW_MS) : rc.windowMs;
+          this._drop = { at: Date.now(), windowMs: within, attempt: 0, reason: why, code: code, resume: !!this._resumeToken };
           this._setStatus('connecting');
-          this._scheduleReconnect(0, code);
+          this._scheduleReconnect();
           return;
         }
         this._error(new ParleyVoiceError('session_error', 'The connection was lost; pass getSessionUrl to reconnect with a new session', { closeCode: code }));
-      } else if (wasConnected && !ended && retryable(code)) {
+      } else if (wasConnected && !ended && why) {
         this._error(new ParleyVoiceError('session_error', 'The connection was lost (' + code + ')', { closeCode: code }));
       }
       this._releaseAudio();
       this._setStatus('disconnected');
     }
 
-    _scheduleReconnect(attempt, lastCode) {
+    _canResume() {
+      return this._opts.reconnect.maxAttempts > 0 && !!this._resumeToken;
+    }
+
+    // One attempt after a drop: resume with the token (or, from a server that gives none, a
+    // new session), after a delay with full jitter; give up once the window has passed.
+    _scheduleReconnect() {
       var self = this;
       var rc = this._opts.reconnect;
-      if (attempt >= rc.maxAttempts) {
-        this._error(new ParleyVoiceError('session_error', 'Could not reconnect after ' + attempt + ' attempts', { closeCode: lastCode }));
+      var d = this._drop;
+      var left = d.at + d.windowMs - Date.now();
+      if (d.attempt >= rc.maxAttempts || left <= 0) {
+        this._drop = null;
+        this._error(new ParleyVoiceError('session_error', 'Could not ' + (d.resume ? 'resume the conversation' : 'reconnect') +
+          ' (' + d.attempt + ' attempts): ' + d.reason, { closeCode: d.code }));
         this._releaseAudio();
         this._setStatus('disconnected');
         return;
       }
-      var delay = Math.min(rc.maxDelayMs, rc.baseDelayMs * Math.pow(2, attempt));
-      delay = Math.round(delay * (0.8 + 0.4 * Math.random()));
+      var ceiling = Math.min(rc.maxDelayMs, rc.baseDelayMs * Math.pow(2, Math.min(d.attempt, 30)));
+      var delay = Math.round(Math.min(left, Math.random() * ceiling));
       var gen = this._gen;
-      this._emit('reconnecting', attempt + 1, delay);
+      d.attempt += 1;
+      this._emit('reconnecting', d.attempt, delay, d.reason);
       this._timers.reconnect = setTimeout(function () {
         self._timers.reconnect = null;
         if (gen !== self._gen) return;
@@ -677,21 +733,27 @@
           self._pending = { resolve: resolve, reject: reject };
         });
         ready.catch(noop);
-        self._nextUrl()
+        var next = d.resume ? Promise.resolve(resumeUrl(self._socketUrl, self._resumeToken)) : self._nextUrl();
+        next
           .then(function (url) {
             if (gen !== self._gen) return null;
             self._connect(url, gen);
             return ready;
           })
           .then(function (id) {
-            if (gen === self._gen && id) self._stats.reconnects += 1;
+            if (gen !== self._gen || !id || d.resume) return;
+            self._drop = null; // a new session (`connected` was emitted)
+            self._stats.reconnects += 1;
           }, function (e) {
             if (gen !== self._gen) return;
             self._pending = null;
             var code = e && e.closeCode !== undefined ? e.closeCode : 1006;
             if (retryable(code) && !(e && e.code && e.code !== 'session_error')) {
-              self._scheduleReconnect(attempt + 1, code);
+              d.reason = 'close_' + code;
+              d.code = code;
+              self._scheduleReconnect();
             } else {
+              self._drop = null;
               self._error(e);
               self._releaseAudio();
               self._setStatus('disconnected');

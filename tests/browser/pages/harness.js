@@ -48,7 +48,7 @@
   };
 
   var EVENTS = ['status', 'connected', 'disconnected', 'transcript', 'error', 'interruption',
-    'message', 'metrics', 'agentSpeaking', 'reconnecting'];
+    'message', 'metrics', 'agentSpeaking', 'reconnecting', 'reconnected'];
 
   function plain(v) {
     if (v instanceof Error) return { name: v.name, code: v.code, message: v.message };

@@ -335,8 +335,21 @@ export async function render({ root, params, signal, navigate }) {
         const mic = micMessage(error);
         errors.show(mic ?? describeError(error), mic ? "" : error?.code ?? "");
       });
-      v.on("disconnected", (code, reason) => {
+      v.on("reconnecting", () => {
         if (v !== voice) return;
+        setPhase("connecting");
+        setControls(false);
+      });
+      v.on("reconnected", () => {
+        if (v !== voice) return;
+        setPhase("listening");
+        setControls(true);
+      });
+      v.on("disconnected", (code, reason) => {
+        // the SDK decides right after this event whether it resumes the conversation
+        queueMicrotask(() => v === voice && v.status !== "connecting" && onDisconnected(code, reason));
+      });
+      const onDisconnected = (code, reason) => {
         const wasConnected = connected;
         for (const li of transcript.querySelectorAll(".partial")) {
           li.classList.remove("partial");
@@ -350,6 +363,16 @@ export async function render({ root, params, signal, navigate }) {
         }
         if (!wasConnected) endUnusedSession();
         if (endReason) statusDetail.textContent = `${endReason}.`;
+      };
+      let dropped = null; // [code, reason] of a drop the SDK is trying to resume
+      v.on("disconnected", (code, reason) => {
+        dropped = [code, reason];
+      });
+      v.on("status", (status) => {
+        // the SDK gave up resuming: the conversation is over
+        if (v === voice && status === "disconnected" && dropped && phase === "connecting") {
+          onDisconnected(...dropped);
+        }
       });
       await v.start();
     } catch (error) {
