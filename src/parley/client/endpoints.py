@@ -147,6 +147,10 @@ def list_providers() -> Endpoint[list[types.Provider]]:
     return Endpoint("GET", "/v1/providers", _data)
 
 
+def get_cluster() -> Endpoint[types.ClusterState]:
+    return Endpoint("GET", "/v1/cluster", _json)
+
+
 def voice_preview(voice_id: str, text: str | None) -> Endpoint[bytes]:
     params = _drop_none({"text": text})
     return Endpoint("GET", _path("voices", voice_id, "/preview"), _content, params=params)

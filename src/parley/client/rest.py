@@ -26,6 +26,7 @@ from parley.client.types import (
     AgentPage,
     ApiKey,
     ApiKeyCreated,
+    ClusterState,
     Document,
     DocumentDeleted,
     DocumentPage,
@@ -261,6 +262,10 @@ class ParleyClient:
     def list_providers(self) -> list[Provider]:
         """``GET /v1/providers``."""
         return self._send(endpoints.list_providers())
+
+    def get_cluster(self) -> ClusterState:
+        """``GET /v1/cluster`` (admin keys only): the replicas whose lease is current."""
+        return self._send(endpoints.get_cluster())
 
     # API keys
     def create_key(self, name: str, **options: Unpack[KeyOptions]) -> ApiKeyCreated:
@@ -502,6 +507,10 @@ class AsyncParleyClient:
     async def list_providers(self) -> list[Provider]:
         """``GET /v1/providers``."""
         return await self._send(endpoints.list_providers())
+
+    async def get_cluster(self) -> ClusterState:
+        """``GET /v1/cluster`` (admin keys only): the replicas whose lease is current."""
+        return await self._send(endpoints.get_cluster())
 
     # API keys
     async def create_key(self, name: str, **options: Unpack[KeyOptions]) -> ApiKeyCreated:

@@ -246,6 +246,10 @@ class Session(TypedDict):
     end_reason: str | None
     initial_message: str | None
     metadata: dict[str, Any]
+    replica_id: str | None
+    """The replica that holds (or last held) the live conversation."""
+    resumable_until: str | None
+    """Until when an ended conversation whose connection dropped may be resumed."""
 
 
 class ToolCallMade(TypedDict):
@@ -396,3 +400,24 @@ class Reconnected(TypedDict):
     type: Literal["reconnected"]
     conversation_id: str
     attempts: int
+
+
+class ReplicaLease(TypedDict):
+    """One replica whose lease is current (``GET /v1/cluster``)."""
+
+    replica_id: str
+    live_sessions: int
+    capacity: int | None
+    draining: bool
+    started_at: str
+    heartbeat_at: str
+
+
+class ClusterState(TypedDict):
+    """The replicas of a deployment (``GET /v1/cluster``, admin keys only)."""
+
+    replica_id: str
+    shared: bool
+    lease_s: float
+    resume_window_s: float
+    replicas: list[ReplicaLease]
