@@ -106,7 +106,7 @@ def test_agent_endpoint_errors(
 def test_healthz_and_openapi(server: Server) -> None:
     assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    assert {"/v1/agents/create", "/v1/agents", "/v1/agents/{agent_id}"} <= set(paths)
+    assert {"/v1/agents/create", "/v1/agents", "/v1/agents/{agent_id}", "/v1/cluster"} <= set(paths)
 
 
 async def test_server_log_holds_no_secret(server: Server) -> None:
