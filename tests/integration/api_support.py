@@ -9,8 +9,25 @@ import pytest
 import websockets
 
 from parley.client import Conversation
+from parley.testing.server import ServerProcess
 
 SYSTEM_PROMPT = "You are a terse test agent. Answer in one short sentence."
+
+
+def on_database(
+    request: pytest.FixtureRequest, backend: str, sqlite_server: ServerProcess
+) -> ServerProcess:
+    """The server of the database ``backend`` names (``database_backend``, one of
+    ``DATABASES``): the session's SQLite server or its Postgres one.
+
+    Each REST API test module overrides ``server`` with a fixture that takes
+    ``database_backend`` and returns this. The parameter must not be on ``server`` itself:
+    pytest would then key the session's ``server`` by it and restart it for every change.
+    """
+    if backend == "sqlite":
+        return sqlite_server
+    postgres_server: ServerProcess = request.getfixturevalue("postgres_server")
+    return postgres_server
 
 
 def auth(key: str) -> dict[str, str]:

@@ -9,10 +9,17 @@ import httpx
 import pytest
 
 from parley.client import ApiError, ParleyClient
-from tests.integration.api_support import SYSTEM_PROMPT, assert_error, auth
+from tests.integration.api_support import SYSTEM_PROMPT, assert_error, auth, on_database
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, database_backend: str, server: Server) -> Server:
+    """Every test here runs against the SQLite server and against the Postgres one."""
+    return on_database(request, database_backend, server)
+
 
 LOOKUP = {
     "type": "function",

@@ -3,6 +3,7 @@ publishable-key limits, revocation, rate limits."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -12,10 +13,22 @@ import httpx
 import pytest
 
 from parley.client import Conversation, ParleyClient, conversation_url
-from tests.integration.api_support import SYSTEM_PROMPT, assert_error, auth, rejected
+from tests.integration.api_support import (
+    SYSTEM_PROMPT,
+    assert_error,
+    auth,
+    on_database,
+    rejected,
+)
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, database_backend: str, server: Server) -> Server:
+    """Every test here runs against the SQLite server and against the Postgres one."""
+    return on_database(request, database_backend, server)
 
 
 @pytest.fixture
@@ -197,6 +210,7 @@ async def test_rate_limit_applies_to_conversation_connects(
 def _cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "parley.cli", "keys", *args, "--data-dir", str(server.data_dir)],
+        env={**os.environ, "PARLEY_DATABASE_URL": server.database_url},
         capture_output=True,
         text=True,
         timeout=60,

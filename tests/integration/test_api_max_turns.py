@@ -9,10 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from parley.client import AsyncParleyClient
-from tests.integration.api_support import SYSTEM_PROMPT, until
+from tests.integration.api_support import SYSTEM_PROMPT, on_database, until
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, database_backend: str, server: Server) -> Server:
+    """Every test here runs against the SQLite server and against the Postgres one."""
+    return on_database(request, database_backend, server)
 
 
 @pytest.fixture

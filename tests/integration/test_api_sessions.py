@@ -19,10 +19,23 @@ from parley.client import (
     Session,
     conversation_url,
 )
-from tests.integration.api_support import SYSTEM_PROMPT, assert_error, auth, rejected, until
+from tests.integration.api_support import (
+    SYSTEM_PROMPT,
+    assert_error,
+    auth,
+    on_database,
+    rejected,
+    until,
+)
 from tests.integration.conftest import Server
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, database_backend: str, server: Server) -> Server:
+    """Every test here runs against the SQLite server and against the Postgres one."""
+    return on_database(request, database_backend, server)
 
 
 @pytest.fixture

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from parley.cluster.buckets import TokenBuckets
 from parley.errors import ValidationError
-from parley.server.ratelimit import RateLimiter, retry_after_header
+from parley.server.ratelimit import retry_after_header
 from parley.storage import AgentRepository, ApiKeyRepository, Database, SessionRepository
 from parley.storage.models import utcnow
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
     await database.connect()
     try:
         yield database
@@ -96,7 +96,7 @@ async def test_session_tokens_are_single_use_and_expire(db: Database) -> None:
 
 def test_token_bucket() -> None:
     now = [0.0]
-    limiter = RateLimiter(clock=lambda: now[0])
+    limiter = TokenBuckets(clock=lambda: now[0])
     assert [limiter.take("k", 60, 2) for _ in range(2)] == [None, None]
     assert limiter.take("k", 60, 2) == pytest.approx(1.0)  # one token a second
     assert limiter.take("other", 60, 2) is None  # buckets are per key

@@ -1,18 +1,27 @@
-"""Storage layer: migrations, API keys, agents, sessions and turns on real SQLite files."""
+"""Storage layer: migrations, API keys, agents, sessions and turns on real SQLite files
+and on a real Postgres (tests taking ``db`` or ``database_url`` run on both)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, make_url, text
+from sqlalchemy.sql import sqltypes
 
 from parley.core.records import ToolCallRecord, TurnRecord
 from parley.errors import NotFoundError, ValidationError
+from parley.server.bootstrap import DEMO_AGENT_ID, bootstrap
 from parley.storage import (
     AgentRepository,
     ApiKeyRepository,
@@ -21,20 +30,25 @@ from parley.storage import (
     new_id,
     sync_url,
 )
+from parley.storage.db import alembic_config
+from parley.storage.models import Base
+from parley.testing.postgres import PostgresServer
+from tests.conftest import fresh_postgres_database
 
 
 def _url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def _all_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(path) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not r[0].startswith("sqlite_")
-        ]
-        return {t: conn.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+async def _all_rows(db: Database) -> dict[str, list[dict[str, object]]]:
+    """Every row of every table, as the database returns them."""
+    async with db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        rows = {}
+        for table in tables:
+            result = await conn.execute(text(f'SELECT * FROM "{table}"'))
+            rows[table] = [dict(r._mapping) for r in result]
+        return rows
 
 
 def _file_bytes(path: Path) -> bytes:
@@ -43,8 +57,8 @@ def _file_bytes(path: Path) -> bytes:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(_url(tmp_path / "parley.db"))
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
     await database.connect()
     try:
         yield database
@@ -70,6 +84,36 @@ def test_sync_url_conversion() -> None:
     )
 
 
+SESSION_COLUMNS = {
+    "id",
+    "agent_id",
+    "status",
+    "started_at",
+    "ended_at",
+    "end_reason",
+    "metadata",
+    "initial_message",
+    "api_key_id",
+    "expires_at",
+    "token_hash",
+    "connected_at",
+    "replica_id",
+    "resume_token_hash",
+    "resume_until",
+}
+TABLES = {"api_keys", "agents", "sessions", "turns", "policies", "alembic_version"} | {
+    "knowledge_bases",
+    "kb_documents",
+    "kb_chunks",
+}
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
 async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "parley.db"  # parent does not exist yet
     first = Database(_url(path))
@@ -81,24 +125,10 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     assert path.exists()
     with sqlite3.connect(path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"api_keys", "agents", "sessions", "turns", "policies", "alembic_version"} <= tables
-        assert {"knowledge_bases", "kb_documents", "kb_chunks", "kb_chunks_fts"} <= tables
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
+        assert TABLES | {"kb_chunks_fts"} <= tables
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
         session_cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
-        assert session_cols == {
-            "id",
-            "agent_id",
-            "status",
-            "started_at",
-            "ended_at",
-            "end_reason",
-            "metadata",
-            "initial_message",
-            "api_key_id",
-            "expires_at",
-            "token_hash",
-            "connected_at",
-        }
+        assert session_cols == SESSION_COLUMNS
         turn_cols = {r[1] for r in conn.execute("PRAGMA table_info(turns)")}
         assert "tool_calls" in turn_cols
         turn_fks = conn.execute("PRAGMA foreign_key_list(turns)").fetchall()
@@ -119,7 +149,144 @@ async def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> No
     finally:
         await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0005",)]
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+
+
+async def test_postgres_schema_from_the_same_migrations(postgres: PostgresServer) -> None:
+    _, url = fresh_postgres_database(postgres)
+    first = Database(url)
+    await first.connect()
+    try:
+        created = await AgentRepository(first).create(name="A", system_prompt="p", voice_id="v")
+        async with first.engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            columns = await conn.run_sync(lambda c: inspect(c).get_columns("sessions"))
+            uniques = await conn.run_sync(lambda c: inspect(c).get_unique_constraints("sessions"))
+            keys = await conn.run_sync(lambda c: inspect(c).get_indexes("api_keys"))
+            turn_fks = await conn.run_sync(lambda c: inspect(c).get_foreign_keys("turns"))
+            chunk_indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("kb_chunks"))
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    finally:
+        await first.close()
+    assert tables >= TABLES and "kb_chunks_fts" not in tables  # FTS5 is SQLite's
+    assert {c["name"] for c in columns} == SESSION_COLUMNS
+    types = {c["name"]: c["type"] for c in columns}
+    assert isinstance(types["metadata"], sqltypes.JSON)
+    assert getattr(types["started_at"], "timezone", False) is True
+    assert {u["name"] for u in uniques} >= {
+        "uq_sessions_token_hash",
+        "uq_sessions_resume_token_hash",
+    }
+    assert {(i["name"], i["unique"]) for i in keys} == {("ix_api_keys_key_hash", True)}
+    assert [(f["referred_table"], f["options"].get("ondelete")) for f in turn_fks] == [
+        ("sessions", "CASCADE")
+    ]
+    assert version == [(_head(),)]
+    assert "ix_kb_chunks_search_vector" in {i["name"] for i in chunk_indexes}  # 0007
+
+    second = Database(url)
+    await second.connect()  # migrations run again: a no-op that keeps the data
+    try:
+        assert await AgentRepository(second).get(created.id) == created
+    finally:
+        await second.close()
+
+
+def _model_drift(connection: Connection) -> list[Any]:
+    # full-text search lives outside the models: SQLite's FTS5 table (and its shadow
+    # tables), Postgres's generated tsvector column and its GIN index
+    ignore = {"kb_chunks_fts", "search_vector", "ix_kb_chunks_search_vector"}
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return [
+        diff
+        for diff in compare_metadata(context, Base.metadata)
+        if not any(name.startswith(prefix) for prefix in ignore for name in _names(diff))
+    ]
+
+
+def _names(diff: Any) -> list[str]:
+    items = diff if isinstance(diff, list) else [diff]
+    names = []
+    for item in items:
+        for part in item:
+            name = getattr(part, "name", None)
+            if isinstance(name, str):
+                names.append(name)
+            table = getattr(part, "table", None)
+            if table is not None and isinstance(getattr(table, "name", None), str):
+                names.append(table.name)
+    return names
+
+
+async def test_migrations_match_the_models(db: Database) -> None:
+    """The schema the migrations build is the one the models describe, on both backends."""
+    async with db.engine.connect() as conn:
+        drift = await conn.run_sync(_model_drift)
+    assert drift == []
+
+
+async def test_replicas_starting_at_once_migrate_and_bootstrap_once(database_url: str) -> None:
+    replicas = [Database(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(r.connect() for r in replicas))
+        results = await asyncio.gather(*(bootstrap(r) for r in replicas))
+        assert sum(r.admin_key is not None for r in results) == 1
+        assert {r.demo_agent_id for r in results} == {DEMO_AGENT_ID}
+        keys = await ApiKeyRepository(replicas[0]).list()
+        assert [k.is_admin for k in keys] == [True]
+        agents, total = await AgentRepository(replicas[1]).list(limit=10, offset=0)
+        assert total == 1 and agents[0].id == DEMO_AGENT_ID
+        again = await bootstrap(replicas[2])  # a later start creates nothing
+        assert again.admin_key is None and await ApiKeyRepository(replicas[2]).count() == 1
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def _waiting_advisory_locks(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        query = (
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+        )
+        return int((await conn.execute(text(query))).scalar_one())
+
+
+async def _until_queued(db: Database) -> None:
+    """Return once some connection waits for an advisory lock."""
+    while True:
+        if await _waiting_advisory_locks(db) > 0:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_exclusive_holds_other_replicas_off_on_postgres(postgres: PostgresServer) -> None:
+    _, url = fresh_postgres_database(postgres)
+    one, two = Database(url), Database(url)
+    await one.connect()
+    await two.connect()
+    order: list[str] = []
+    try:
+        async with one.exclusive("job"):
+            order.append("one in")
+
+            async def second() -> None:
+                async with two.exclusive("job"):
+                    order.append("two in")
+
+            waiting = asyncio.create_task(second())
+            await _until_queued(one)
+            assert not waiting.done()
+            async with two.exclusive("other job"):  # other names do not wait
+                order.append("other")
+            order.append("one out")
+        await waiting
+        assert order == ["one in", "other", "one out", "two in"]
+        async with one.exclusive("job"):  # released, even after use by both
+            assert await _waiting_advisory_locks(one) == 0
+    finally:
+        await one.close()
+        await two.close()
 
 
 async def test_in_memory_sqlite_is_refused() -> None:
@@ -132,9 +299,8 @@ async def test_session_before_connect_raises() -> None:
         Database("sqlite+aiosqlite:///unused.db").session()
 
 
-async def test_api_key_stores_only_hash_and_verifies(tmp_path: Path) -> None:
-    path = tmp_path / "keys.db"
-    database = Database(_url(path))
+async def test_api_key_stores_only_hash_and_verifies(database_url: str) -> None:
+    database = Database(database_url)
     await database.connect()
     keys = ApiKeyRepository(database)
     try:
@@ -174,21 +340,22 @@ async def test_api_key_stores_only_hash_and_verifies(tmp_path: Path) -> None:
         revoked = {k.id: k for k in await keys.list()}[other.id]
         assert revoked.revoked
         assert await keys.verify(plaintext) is not None  # the other key still works
+        rows = await _all_rows(database)
     finally:
         await database.close()
 
-    rows = _all_rows(path)
     flat = repr(rows)
     for secret in (plaintext, other_plain):
         assert secret not in flat
         assert secret[12:] not in flat  # not even the part beyond the display prefix
-    hashes = {r[3] for r in rows["api_keys"]}
+    hashes = {r["key_hash"] for r in rows["api_keys"]}
     assert hashes == {
         hashlib.sha256(plaintext.encode()).hexdigest(),
         hashlib.sha256(other_plain.encode()).hexdigest(),
     }
-    raw = _file_bytes(path)
-    assert plaintext.encode() not in raw and other_plain.encode() not in raw
+    if database_url.startswith("sqlite"):
+        raw = _file_bytes(Path(make_url(database_url).database or ""))
+        assert plaintext.encode() not in raw and other_plain.encode() not in raw
 
 
 async def test_agents_create_get_list(db: Database) -> None:

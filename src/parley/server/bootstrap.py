@@ -24,17 +24,22 @@ class BootstrapResult:
 
 
 async def bootstrap(db: Database) -> BootstrapResult:
-    """Create the admin key (only if no key exists) and the demo agent (if missing)."""
+    """Create the admin key (only if no key exists) and the demo agent (if missing).
+
+    Safe when several replicas start at once on one database: the checks and creations
+    run under ``db.exclusive("bootstrap")``, so exactly one of them creates each.
+    """
     keys, agents = ApiKeyRepository(db), AgentRepository(db)
     admin_key = None
-    if await keys.count() == 0:
-        _, admin_key = await keys.create("admin", is_admin=True)
-    if await agents.get(DEMO_AGENT_ID) is None:
-        await agents.create(
-            agent_id=DEMO_AGENT_ID,
-            name="Parley demo",
-            system_prompt=DEMO_PROMPT,
-            voice_id=DEFAULT_VOICE_ID,
-            first_message=DEMO_FIRST_MESSAGE,
-        )
+    async with db.exclusive("bootstrap"):
+        if await keys.count() == 0:
+            _, admin_key = await keys.create("admin", is_admin=True)
+        if await agents.get(DEMO_AGENT_ID) is None:
+            await agents.create(
+                agent_id=DEMO_AGENT_ID,
+                name="Parley demo",
+                system_prompt=DEMO_PROMPT,
+                voice_id=DEFAULT_VOICE_ID,
+                first_message=DEMO_FIRST_MESSAGE,
+            )
     return BootstrapResult(admin_key, DEMO_AGENT_ID)

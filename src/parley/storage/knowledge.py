@@ -8,17 +8,25 @@ then either stores all its chunks and marks it ``ready`` in one transaction, or 
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from parley.errors import ValidationError
 from parley.storage.db import Database
 from parley.storage.ids import new_id
-from parley.storage.models import AgentRow, ChunkRow, DocumentRow, KnowledgeBaseRow, utcnow
+from parley.storage.models import (
+    AgentRow,
+    ChunkRow,
+    DocumentRow,
+    KnowledgeBaseRow,
+    utcnow,
+    without_nul,
+)
 from parley.storage.records import insert, page, record_of
 
 
@@ -75,6 +83,30 @@ class StoredChunk:
     title: str
     heading: str
     text: str
+
+
+_SQLITE_SEARCH = text(
+    "SELECT c.id FROM kb_chunks_fts f JOIN kb_chunks c ON c.id = f.rowid "
+    "WHERE kb_chunks_fts MATCH :match AND c.knowledge_base_id IN :kbs "
+    "ORDER BY bm25(kb_chunks_fts, 1.0, 0.5), c.id LIMIT :limit"
+).bindparams(bindparam("kbs", expanding=True))
+_POSTGRES_SEARCH = text(
+    "SELECT c.id FROM kb_chunks c, websearch_to_tsquery('english', :match) q "
+    "WHERE c.search_vector @@ q AND c.knowledge_base_id IN :kbs "
+    "ORDER BY ts_rank_cd('{0.1, 0.2, 0.5, 1.0}', c.search_vector, q, 1) DESC, c.id "
+    "LIMIT :limit"
+).bindparams(bindparam("kbs", expanding=True))
+"""Postgres: weights D, C, B (heading), A (text); rank divided by 1 + log(length)."""
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+@overload
+def _fit(value: str, length: int) -> str: ...
+@overload
+def _fit(value: None, length: int) -> None: ...
+def _fit(value: str | None, length: int) -> str | None:
+    """``value`` without NUL, cut to ``length`` characters (a ``String(length)`` column)."""
+    return None if value is None else without_nul(value)[:length]
 
 
 class KnowledgeRepository:
@@ -201,11 +233,14 @@ class KnowledgeRepository:
         url: str | None = None,
         content_type: str | None = None,
     ) -> DocumentRecord:
-        """Store a new document as ``processing``."""
+        """Store a new document as ``processing``. The title, file name and content type
+        are cut to what their columns hold (a title taken from a long URL, a multipart
+        part's Content-Type), so no backend refuses them."""
         now = utcnow()
         row = DocumentRow(
-            id=new_id("doc"), knowledge_base_id=kb_id, title=title, source=source,
-            filename=filename, url=url, content_type=content_type, size_bytes=size_bytes,
+            id=new_id("doc"), knowledge_base_id=kb_id, title=_fit(title, 300), source=source,
+            filename=_fit(filename, 300), url=url, content_type=_fit(content_type, 200),
+            size_bytes=size_bytes,
             status="processing", error=None, chunk_count=0, created_at=now, updated_at=now,
         )  # fmt: skip
         await insert(self._db, row, ValidationError(f"knowledge base {kb_id!r} is gone"))
@@ -257,7 +292,7 @@ class KnowledgeRepository:
             )
             row.status, row.chunk_count, row.updated_at = "ready", len(chunks), utcnow()
             if title:
-                row.title = title[:300]
+                row.title = _fit(title, 300)
             await self._bump(s, row.knowledge_base_id)
         return True
 
@@ -309,18 +344,29 @@ class KnowledgeRepository:
             return ids, vectors
 
     async def full_text(self, kb_ids: Sequence[str], match: str, limit: int) -> builtins.list[int]:
-        """Chunk ids of ``kb_ids`` matching FTS5 expression ``match``, best first (BM25).
-        Empty where the database has no full-text index."""
-        if self._db.engine.dialect.name != "sqlite" or not kb_ids:
+        """Chunk ids of ``kb_ids`` matching ``match``, best first. ``match`` is an FTS5
+        expression of double-quoted terms joined with OR
+        (:func:`parley.knowledge.fusion.fts_query`).
+
+        SQLite: FTS5, ranked by BM25 (text weighs 1, heading 0.5). Postgres: the same
+        terms, any of them, against ``kb_chunks.search_vector`` (English stemming, GIN
+        index), ranked by ``ts_rank_cd`` with the same weights. Empty on other databases.
+        """
+        if not kb_ids:
             return []
-        marks = ", ".join(f":kb{i}" for i in range(len(kb_ids)))
-        query = text(
-            "SELECT c.id FROM kb_chunks_fts f JOIN kb_chunks c ON c.id = f.rowid "
-            f"WHERE kb_chunks_fts MATCH :match AND c.knowledge_base_id IN ({marks}) "
-            "ORDER BY bm25(kb_chunks_fts, 1.0, 0.5) LIMIT :limit"
-        )
-        params: dict[str, Any] = {"match": match, "limit": limit}
-        params.update({f"kb{i}": kb for i, kb in enumerate(kb_ids)})
+        dialect = self._db.dialect
+        if dialect == "sqlite":
+            query = _SQLITE_SEARCH
+            params: dict[str, Any] = {"match": match}
+        elif dialect == "postgresql":
+            terms = [t.replace('""', '"') for t in _QUOTED.findall(match)]
+            if not terms:
+                return []
+            query = _POSTGRES_SEARCH
+            params = {"match": " or ".join(terms)}
+        else:
+            return []
+        params.update(kbs=list(kb_ids), limit=limit)
         async with self._db.session() as s:
             return [int(r[0]) for r in await s.execute(query, params)]
 

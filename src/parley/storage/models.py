@@ -65,6 +65,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def without_nul(value: str) -> str:
+    """``value`` without NUL characters, which Postgres cannot store in text."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+class FreeText(TypeDecorator[str]):
+    """``Text`` that drops NUL characters on write, on every backend alike.
+
+    Postgres refuses NUL in text (SQLite keeps it). The API refuses NUL in what clients
+    send; this covers text from elsewhere (model output, parsed documents), so a stray
+    NUL never fails a write on one backend and not on the other.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else without_nul(value)
+
+
+class FreeString(TypeDecorator[str]):
+    """``String(n)`` that drops NUL characters on write, like :class:`FreeText`; for
+    free-form values (document titles, file names), never for ids or keys."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else without_nul(value)
+
+
 class Base(DeclarativeBase):
     """Declarative base with deterministic constraint names."""
 
@@ -97,9 +128,9 @@ class AgentRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    system_prompt: Mapped[str] = mapped_column(Text)
+    system_prompt: Mapped[str] = mapped_column(FreeText)
     voice_id: Mapped[str] = mapped_column(String(200))
-    first_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_message: Mapped[str | None] = mapped_column(FreeText, nullable=True)
     language: Mapped[str] = mapped_column(String(32), default="en", server_default="en")
     max_turns: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
@@ -127,13 +158,19 @@ class SessionRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    end_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(FreeString(200), nullable=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    initial_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    initial_message: Mapped[str | None] = mapped_column(FreeText, nullable=True)
     api_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replica_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    """The replica whose socket holds (or last held) the conversation."""
+    resume_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    """SHA-256 of the conversation's current resume token (a new one on every connect)."""
+    resume_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Until when an ended conversation (its connection dropped) may be resumed."""
 
 
 class TurnRow(Base):
@@ -147,7 +184,7 @@ class TurnRow(Base):
     )
     turn_id: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(FreeText)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -180,7 +217,7 @@ class KnowledgeBaseRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(FreeText, default="")
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -195,14 +232,16 @@ class DocumentRow(Base):
     knowledge_base_id: Mapped[str] = mapped_column(
         String(64), ForeignKey("knowledge_bases.id", ondelete="CASCADE"), index=True
     )
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(FreeString(300))
     source: Mapped[str] = mapped_column(String(16))
-    filename: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    filename: Mapped[str | None] = mapped_column(FreeString(300), nullable=True)
+    url: Mapped[str | None] = mapped_column(FreeText, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(FreeString(200), nullable=True)
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="processing")
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replica_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The replica processing the document (while ``processing``)."""
+    error: Mapped[str | None] = mapped_column(FreeText, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -220,6 +259,6 @@ class ChunkRow(Base):
     )
     knowledge_base_id: Mapped[str] = mapped_column(String(64), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    heading: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text)
+    heading: Mapped[str] = mapped_column(FreeText, default="")
+    text: Mapped[str] = mapped_column(FreeText)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,15 +1,19 @@
 """Alembic environment for Parley.
 
-Run through :func:`parley.storage.db.run_migrations`, which passes a live sync
-connection in ``config.attributes["connection"]``. A ``sqlalchemy.url`` main
-option works too. Logging is left exactly as the application configured it: no
-``fileConfig``, no loggers disabled.
+Run through :func:`parley.storage.db.migrate`, which passes a live connection (an async
+engine's connection, inside ``run_sync``) in ``config.attributes["connection"]``. A
+``sqlalchemy.url`` main option works too, with an async driver (``sqlite+aiosqlite``,
+``postgresql+asyncpg``) or a sync one. Logging is left exactly as the application configured
+it: no ``fileConfig``, no loggers disabled.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley.storage.models import Base
 
@@ -39,6 +43,15 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+async def _run_async(url: str) -> None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_configure_and_run)
+    finally:
+        await engine.dispose()
+
+
 def run_migrations_online() -> None:
     """Migrate over the given connection, or over a fresh one to ``sqlalchemy.url``."""
     connection = context.config.attributes.get("connection")
@@ -49,6 +62,10 @@ def run_migrations_online() -> None:
     if not url:
         raise RuntimeError("no connection and no sqlalchemy.url given to the migrations")
     engine = create_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.is_async:
+        engine.dispose()
+        asyncio.run(_run_async(url))
+        return
     try:
         with engine.connect() as conn:
             _configure_and_run(conn)
