@@ -22,7 +22,7 @@ from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
 from parley.server.state import ServerState
 from parley.server.uploads import parse_form
-from parley.single_line import ONE_LINE, SingleLine
+from parley.single_line import ONE_LINE, SingleLine, line_problem
 from parley.storage.knowledge import DocumentRecord, KnowledgeBaseRecord
 
 router = APIRouter(prefix="/v1/knowledge-bases", tags=["knowledge bases"])
@@ -328,6 +328,9 @@ def _upload(body: bytes, content_type: str | None) -> tuple[dict[str, Any], Sour
     title = form["title"].text().strip() if "title" in form else ""
     if len(title) > 300:
         raise ValidationError("title: at most 300 characters", param="title")
+    problem = line_problem(title) if title else None
+    if problem is not None:
+        raise ValidationError(f"title: {problem}", param="title")
     fields = {
         "title": title or name, "source": "upload", "size_bytes": len(file.data),
         "filename": name[:300], "content_type": file.content_type,
