@@ -10,6 +10,7 @@ import pytest
 
 from parley.storage import AgentRepository, Database, SessionRepository
 from parley.storage.holders import SessionHolders
+from parley.storage.knowledge import KnowledgeRepository
 from parley.storage.models import utcnow
 
 
@@ -100,3 +101,25 @@ async def test_a_replica_ends_only_the_sessions_it_holds(db: Database) -> None:
     }
     assert states[mine] is not None and states[mine].end_reason == "error"
     assert (await holders.claim_resume("a", "r2", "a2"))[1] is None, "resumable after a crash"
+
+
+async def test_a_replica_fails_only_its_own_interrupted_documents(db: Database) -> None:
+    knowledge = KnowledgeRepository(db)
+    kb = await knowledge.create("Manuals", "")
+
+    async def document(replica: str | None) -> str:
+        doc = await knowledge.add_document(
+            kb.id, title="x", source="text", size_bytes=1, replica_id=replica
+        )
+        return doc.id
+
+    mine, theirs, unowned = await document("r1"), await document("r2"), await document(None)
+    assert {d.id for d in await knowledge.processing("r1")} == {mine, unowned}
+    assert await knowledge.processing_replicas() == {"r1", "r2"}
+    assert await knowledge.fail_processing("r2", "replica r2 died") == 1
+    statuses = {d: (await knowledge.document(kb.id, d)) for d in (mine, theirs, unowned)}
+    assert {d: r.status for d, r in statuses.items() if r} == {
+        mine: "processing",
+        theirs: "failed",
+        unowned: "processing",
+    }

@@ -42,6 +42,10 @@ class Source:
     replaces the file name or URL."""
 
 
+INTERRUPTED = "the server stopped during ingestion; add it again"
+"""Why a document whose ingestion never finished failed."""
+
+
 class IngestFailed(Exception):
     """A document cannot be ingested; the message says why, for the user."""
 
@@ -131,9 +135,10 @@ class Ingestor:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    async def interrupted(self) -> int:
-        """Mark documents left ``processing`` by a stopped server as failed; how many."""
-        left = await self._repo.processing()
+    async def interrupted(self, replica_id: str) -> int:
+        """Mark the documents replica ``replica_id`` left ``processing`` when it stopped
+        as failed; how many (another replica's stay theirs)."""
+        left = await self._repo.processing(replica_id)
         for doc in left:
-            await self._repo.fail(doc.id, "the server stopped during ingestion; add it again")
+            await self._repo.fail(doc.id, INTERRUPTED)
         return len(left)

@@ -85,7 +85,7 @@ def create_app(
         ModelWorker.wait_observers.append(state.metrics.model_wait)
         CALL_OBSERVERS.append(state.metrics.provider_call)
         await state.replica.start()  # ends this replica's sessions left by an earlier run
-        stopped = await state.ingestor.interrupted()
+        stopped = await state.ingestor.interrupted(settings.cluster.replica_id)
         if stopped:
             log.warning("documents left processing by an earlier run", extra={"count": stopped})
         loader = None if state.models_ready.is_set() else asyncio.create_task(_load_models(state))

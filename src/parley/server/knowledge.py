@@ -360,7 +360,9 @@ async def add_document(kb_id: SingleLine, request: Request, state: State, _key: 
         raise ValidationError(
             "the body must be multipart/form-data (a file) or application/json (text or url)"
         )
-    record = await state.knowledge.add_document(kb_id, **fields)
+    record = await state.knowledge.add_document(
+        kb_id, **fields, replica_id=state.settings.cluster.replica_id
+    )
     state.ingestor.start(record, source)
     state.metrics.document(f"added_{fields['source']}")
     return Document.of(record)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from parley.cluster.base import BusMessage, ClusterUnavailableError, ReplicaInfo
 from parley.core.events import EndReason
+from parley.knowledge.ingest import INTERRUPTED
 from parley.server.state import ServerState
 from parley.storage.models import utcnow
 
@@ -103,10 +104,18 @@ class Replica:
 
     async def sweep(self) -> int:
         """End the sessions of replicas whose lease lapsed (``error``, resumable for the
-        window); returns how many. Only with a shared store: alone, no one else exists."""
+        window) and fail the documents they were ingesting; returns how many sessions.
+        Only with a shared store: alone, no one else exists."""
         if not self.state.cluster.shared:
             return 0
         alive = {r.replica_id for r in await self.state.cluster.replicas()}
+        for ingesting in await self.state.knowledge.processing_replicas() - alive:
+            if ingesting != self.replica_id:
+                failed = await self.state.knowledge.fail_processing(ingesting, INTERRUPTED)
+                log.warning(
+                    "failed the documents of a replica whose lease lapsed",
+                    extra={"replica_id": ingesting, "count": failed},
+                )
         ended = 0
         for holder in await self.state.holders.holders() - alive - {self.replica_id}:
             count = await self.state.holders.release_replica(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 
 from parley.errors import ValidationError
 from parley.storage.db import Database
@@ -27,7 +27,7 @@ from parley.storage.models import (
     utcnow,
     without_nul,
 )
-from parley.storage.records import insert, page, record_of
+from parley.storage.records import insert, page, record_of, rowcount
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,16 +232,18 @@ class KnowledgeRepository:
         filename: str | None = None,
         url: str | None = None,
         content_type: str | None = None,
+        replica_id: str | None = None,
     ) -> DocumentRecord:
-        """Store a new document as ``processing``. The title, file name and content type
-        are cut to what their columns hold (a title taken from a long URL, a multipart
-        part's Content-Type), so no backend refuses them."""
+        """Store a new document as ``processing`` (by replica ``replica_id``). The title,
+        file name and content type are cut to what their columns hold (a title taken from
+        a long URL, a multipart part's Content-Type), so no backend refuses them."""
         now = utcnow()
         row = DocumentRow(
             id=new_id("doc"), knowledge_base_id=kb_id, title=_fit(title, 300), source=source,
             filename=_fit(filename, 300), url=url, content_type=_fit(content_type, 200),
             size_bytes=size_bytes,
             status="processing", error=None, chunk_count=0, created_at=now, updated_at=now,
+            replica_id=replica_id,
         )  # fmt: skip
         await insert(self._db, row, ValidationError(f"knowledge base {kb_id!r} is gone"))
         return record_of(DocumentRecord, row)
@@ -263,11 +265,34 @@ class KnowledgeRepository:
         rows, total = await page(self._db, DocumentRow, where, newest_first, limit, offset)
         return [record_of(DocumentRecord, r) for r in rows], total
 
-    async def processing(self) -> builtins.list[DocumentRecord]:
-        """Documents whose ingestion never finished (e.g. the server stopped)."""
+    async def processing(self, replica_id: str) -> builtins.list[DocumentRecord]:
+        """Documents replica ``replica_id`` (or no replica) left processing (it stopped)."""
+        mine = or_(DocumentRow.replica_id == replica_id, DocumentRow.replica_id.is_(None))
         async with self._db.session() as s:
-            rows = await s.scalars(select(DocumentRow).where(DocumentRow.status == "processing"))
+            rows = await s.scalars(
+                select(DocumentRow).where(DocumentRow.status == "processing", mine)
+            )
             return [record_of(DocumentRecord, r) for r in rows]
+
+    async def processing_replicas(self) -> set[str]:
+        """The replicas processing a document now."""
+        async with self._db.session() as s:
+            rows = await s.scalars(
+                select(DocumentRow.replica_id)
+                .where(DocumentRow.status == "processing", DocumentRow.replica_id.is_not(None))
+                .distinct()
+            )
+            return {r for r in rows if r is not None}
+
+    async def fail_processing(self, replica_id: str, error: str) -> int:
+        """Mark every document replica ``replica_id`` was processing failed; how many."""
+        async with self._db.session() as s, s.begin():
+            result = await s.execute(
+                update(DocumentRow)
+                .where(DocumentRow.status == "processing", DocumentRow.replica_id == replica_id)
+                .values(status="failed", error=error[:1000], updated_at=utcnow())
+            )
+            return rowcount(result)
 
     async def finish(
         self, doc_id: str, chunks: Sequence[NewChunk], title: str | None = None
