@@ -35,4 +35,5 @@ BENCHMARKS = (
     "retrieval",
     "grounding",
     "turns",
+    "cluster",
 )

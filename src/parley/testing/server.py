@@ -23,11 +23,20 @@ class ServerProcess:
     data_dir: Path
     process: subprocess.Popen[bytes]
     log: Path
+    shared_database_url: str | None = None
 
     @property
     def database_url(self) -> str:
-        """Async SQLAlchemy URL of the server's SQLite database."""
+        """Async SQLAlchemy URL of the server's database: ``PARLEY_DATABASE_URL`` when it
+        was started with one, else its SQLite file."""
+        if self.shared_database_url:
+            return self.shared_database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self.url.rsplit(":", 1)[1])
 
     def log_records(self) -> list[dict[str, Any]]:
         """The server's JSON log lines so far."""
@@ -65,14 +74,22 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, timeout: float = 180.0, env: dict[str, str] | None = None
+    data_dir: Path,
+    timeout: float = 180.0,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    admin_key: str | None = None,
 ) -> ServerProcess:
     """Start ``parley serve`` and wait until /healthz says the models are loaded.
 
-    ``env`` adds settings, e.g. ``{"PARLEY_LIMITS__CLIENT_TIMEOUT_S": "2"}``.
+    ``env`` adds settings, e.g. ``{"PARLEY_LIMITS__CLIENT_TIMEOUT_S": "2"}``. ``port``
+    (default: a free one) lets a restarted replica listen where it did before.
+    ``admin_key`` is the key to use when the server prints none: a replica started on a
+    database that another replica, or an earlier start, has already bootstrapped.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     out, log = data_dir / "serve.out", data_dir / "serve.log"
     env = {**os.environ, "PARLEY_LOG_JSON": "true", **(env or {})}
     env.setdefault("PARLEY_MODELS_DIR", str(shared_models_dir()))
@@ -94,5 +111,9 @@ def start_server(
         stop_process(process)
         raise
     lines = out.read_text().splitlines()
-    key = next(line.strip() for line in lines if line.strip().startswith("sk_live_"))
-    return ServerProcess(url, key, data_dir, process, log)
+    printed = next((line.strip() for line in lines if line.strip().startswith("sk_live_")), None)
+    key = printed or admin_key
+    if key is None:
+        stop_process(process)
+        raise RuntimeError(f"{url} printed no admin key (pass admin_key=): {out.read_text()}")
+    return ServerProcess(url, key, data_dir, process, log, env.get("PARLEY_DATABASE_URL"))
