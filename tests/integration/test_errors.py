@@ -108,10 +108,12 @@ async def test_client_vanishing_mid_turn_ends_the_session_cleanly(
             break
     conv._ws.transport.abort()  # vanish: no close handshake
 
-    assert await _wait_healthy_and_idle(server) == {
+    health = await _wait_healthy_and_idle(server)
+    assert {k: health[k] for k in ("status", "active_sessions", "capacity", "draining")} == {
         "status": "ok",
         "active_sessions": 0,
         "capacity": LimitSettings().max_sessions,
+        "draining": False,
     }
     db = Database(server.database_url)
     await db.connect()
@@ -121,6 +123,7 @@ async def test_client_vanishing_mid_turn_ends_the_session_cleanly(
         await db.close()
     assert stored is not None and stored.status == "ended" and stored.ended_at is not None
     assert stored.end_reason == "client"
+    assert stored.resume_until is not None, "a dropped conversation may be resumed for a while"
 
     async with Conversation(conversation_url(server.url, server.admin_key, "agt_demo")) as again:
         assert (await again.recv(timeout=10))["type"] == "connected"

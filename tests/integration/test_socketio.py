@@ -483,9 +483,8 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(impatient: ServerPro
 
 
 async def test_server_shutdown_ends_live_sessions(impatient: ServerProcess) -> None:
-    """Runs last in this module: it stops the server. A WebSocket client's session ends
-    when uvicorn closes its connection; a long-polling client's is still registered at
-    the app's shutdown, which ends it (reason ``error``)."""
+    """Runs last in this module: it stops the server (SIGTERM), which drains: every live
+    session, whatever its transport, ends with ``server_shutdown`` and stays resumable."""
     socks: dict[str, AgentSocket] = {}
     started: dict[str, str] = {}
     for transport in ("websocket", "polling"):
@@ -511,9 +510,10 @@ async def test_server_shutdown_ends_live_sessions(impatient: ServerProcess) -> N
         task.cancel()
     for sock in socks.values():
         await sock.close()
-    for transport, expected in (("websocket", "client"), ("polling", "error")):
+    for transport in ("websocket", "polling"):
         record, _ = await _stored(impatient, started[transport])
-        assert (record.status, record.end_reason) == ("ended", expected), transport
+        assert (record.status, record.end_reason) == ("ended", "server_shutdown"), transport
+        assert record.resume_until is not None, transport
     logged = impatient.log_records()
     assert [r for r in logged if r["level"] in ("error", "critical")] == []
     assert any(r["msg"] == "Application shutdown complete." for r in logged)

@@ -123,3 +123,14 @@ async def test_a_replica_fails_only_its_own_interrupted_documents(db: Database) 
         theirs: "failed",
         unowned: "processing",
     }
+
+
+async def test_the_old_connection_cannot_end_a_conversation_resumed_on_the_same_replica(
+    db: Database,
+) -> None:
+    holders = SessionHolders(db)
+    sid = await _live(db, "r1", "old")
+    _, problem, previous = await holders.claim_resume("old", "r1", "new")
+    assert problem is None and previous == "r1"
+    assert not await holders.detach(sid, "r1", "client", None, "old"), "its connection is gone"
+    assert await holders.detach(sid, "r1", "client", None, "new")

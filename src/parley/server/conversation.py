@@ -51,8 +51,9 @@ class _StoreTurns:
     when its connection dropped or the replica drained (on an edge that resumes); nothing
     once the conversation went on over another connection."""
 
-    def __init__(self, state: ServerState, session_id: str, *, resumable: bool) -> None:
-        self._state, self._session_id, self.resumable = state, session_id, resumable
+    def __init__(self, state: ServerState, session_id: str, *, resume_hash: str | None) -> None:
+        self._state, self._session_id, self.resume_hash = state, session_id, resume_hash
+        self.resumable = resume_hash is not None
         self.dropped = False
         """The client's connection went away without ending the conversation."""
         self.live: LiveSession | None = None
@@ -81,7 +82,7 @@ class _StoreTurns:
         comes_back = self.resumable and window > 0 and (self.dropped or reason == "server_shutdown")
         until = utcnow() + timedelta(seconds=window) if comes_back else None
         replica = self._state.settings.cluster.replica_id
-        await self._state.holders.detach(self._session_id, replica, reason, until)
+        await self._state.holders.detach(self._session_id, replica, reason, until, self.resume_hash)
 
 
 def _call(stored: dict[str, Any]) -> ToolCallRecord:
@@ -138,7 +139,9 @@ class LiveConversation:
             config = agent_config(
                 agent, state, first_message=record.initial_message, session=record
             )
-        self.store = _StoreTurns(state, record.id, resumable=resume_token is not None)
+        self.store = _StoreTurns(
+            state, record.id, resume_hash=hash_token(resume_token) if resume_token else None
+        )
         self.session = VoiceSession(
             conversation_id=record.id,
             agent=config,

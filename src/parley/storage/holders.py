@@ -37,19 +37,23 @@ class SessionHolders:
             )
 
     async def detach(
-        self, session_id: str, replica_id: str, reason: str, resume_until: datetime | None
+        self,
+        session_id: str,
+        replica_id: str,
+        reason: str,
+        resume_until: datetime | None,
+        resume_hash: str | None = None,
     ) -> bool:
-        """End the session if ``replica_id`` still holds it (a session resumed elsewhere
-        is left alone); resumable until ``resume_until`` (``None``: for good)."""
-        return (
-            await self._end(
-                SessionRow.id == session_id,
-                or_(SessionRow.replica_id == replica_id, SessionRow.replica_id.is_(None)),
-                reason=reason,
-                resume_until=resume_until,
-            )
-            == 1
+        """End the session if ``replica_id`` still holds it with this connection's token
+        ``resume_hash`` (a session resumed since, here or elsewhere, is left alone);
+        resumable until ``resume_until`` (``None``: for good)."""
+        held = [or_(SessionRow.replica_id == replica_id, SessionRow.replica_id.is_(None))]
+        if resume_hash is not None:
+            held.append(SessionRow.resume_token_hash == resume_hash)
+        ended = await self._end(
+            SessionRow.id == session_id, *held, reason=reason, resume_until=resume_until
         )
+        return ended == 1
 
     async def release_replica(
         self, replica_id: str, reason: str, resume_until: datetime | None, *, unowned: bool = False
