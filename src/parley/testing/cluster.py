@@ -2,11 +2,9 @@
 Postgres and one private Redis, behind a real HAProxy (for the multi-replica tests and
 ``parley bench cluster``).
 
-Each replica has its own data directory and ``PARLEY_CLUSTER__REPLICA_ID`` (``r1`` ...
-``rN``), a short lease (2 s) so that a killed replica is noticed quickly, and loads the
-real models (~1.3 GB resident, 20-60 s to start on 2 cores): keep N small. The replicas
-start one after the other; the first bootstraps the shared database and prints the admin
-key, which the others are handed. Replicas are numbered from 1, like their ids.
+Each replica (``r1`` ... ``rN``, numbered from 1) has its own data directory, a short
+lease (2 s) so a killed replica is noticed quickly, and the real models (~1.3 GB, 20-60 s
+to start on 2 cores): keep N small. The first bootstraps the database; the others get its key.
 
     with running_cluster(2) as cluster:
         cluster.url                # HAProxy
