@@ -1,5 +1,6 @@
 // Shared widgets: toasts (announced politely), a confirm dialog, pagination.
 
+import { ApiError, errorCode } from "./api.js";
 import { h } from "./dom.js";
 
 /** Show a short message at the bottom of the screen (and to screen readers). */
@@ -76,3 +77,21 @@ export function href(path, query = {}) {
   const text = params.toString();
   return text ? `${path}?${text}` : path;
 }
+
+/** True when ``error`` says the signed-in key is not an admin key (403). */
+export function isNotAdmin(error) {
+  return error instanceof ApiError && error.status === 403 && error.code === "authorization_error";
+}
+
+/** The card of an admin-only page seen with another key: ``title``, and what it cannot do. */
+export function adminKeyNeeded(error, title, cannot) {
+  return h(
+    "div",
+    { class: "card empty" },
+    h("h2", {}, title),
+    h("p", { class: "muted" }, `This tab is signed in with a secret key that is not an admin key, so it cannot ${cannot}.`),
+    h("p", { class: "muted" }, "Sign out and sign in with an admin key (the first ", h("code", {}, "parley serve"), " prints one), or run ", h("code", {}, "parley keys"), " on the server."),
+    h("p", { class: "subtle small mono" }, errorCode(error)),
+  );
+}
+

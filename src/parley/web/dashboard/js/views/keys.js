@@ -6,7 +6,7 @@ import { badge, errorBox, h, loading, pageHeading, replace } from "../dom.js";
 import { listAllAgents } from "../data.js";
 import { FormError, field, fieldErrors } from "../forms.js";
 import { timeElement } from "../format.js";
-import { confirmDialog, toast } from "../ui.js";
+import { adminKeyNeeded, confirmDialog, isNotAdmin, toast } from "../ui.js";
 
 const COLUMNS = ["Name", "Kind", "Prefix", "Admin", "Agents", "Rate limit", "Created", "Last used", "Status"];
 
@@ -32,7 +32,7 @@ export async function render({ root, signal }) {
     [keys, agents] = await Promise.all([listKeys(signal), listAllAgents(signal)]);
   } catch (error) {
     if (!isNotAdmin(error)) throw error;
-    replace(body, notAdmin(error));
+    replace(body, adminKeyNeeded(error, "Managing keys needs an admin key", "list, create or revoke API keys"));
     return;
   }
 
@@ -109,21 +109,6 @@ async function listKeys(signal) {
   // Active keys first, newest first within each group.
   const time = (iso) => new Date(iso).getTime();
   return body.data.sort((a, b) => Boolean(a.revoked_at) - Boolean(b.revoked_at) || time(b.created_at) - time(a.created_at));
-}
-
-function isNotAdmin(error) {
-  return error instanceof ApiError && error.status === 403 && error.code === "authorization_error";
-}
-
-function notAdmin(error) {
-  return h(
-    "div",
-    { class: "card empty" },
-    h("h2", {}, "Managing keys needs an admin key"),
-    h("p", { class: "muted" }, "This tab is signed in with a secret key that is not an admin key, so it cannot list, create or revoke API keys."),
-    h("p", { class: "muted" }, "Sign out and sign in with an admin key (the first ", h("code", {}, "parley serve"), " prints one), or run ", h("code", {}, "parley keys"), " on the server."),
-    h("p", { class: "subtle small mono" }, errorCode(error)),
-  );
 }
 
 /** The id of the key this tab is signed in with, matched by its prefix when only one matches. */

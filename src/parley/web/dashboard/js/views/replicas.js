@@ -5,6 +5,7 @@
 import { ApiError, api, describeError, errorCode } from "../api.js";
 import { badge, errorBox, h, loading, pageHeading, replace } from "../dom.js";
 import { timeElement } from "../format.js";
+import { adminKeyNeeded, isNotAdmin } from "../ui.js";
 
 const COLUMNS = ["Replica", "Conversations", "State", "Started", "Last heartbeat"];
 const REFRESH_MS = 5000;
@@ -68,7 +69,7 @@ export async function render({ root, signal }) {
         halted = true;
         stop();
         refresh.hidden = true;
-        replace(body, notAdmin(error));
+        replace(body, adminKeyNeeded(error, "Seeing replicas needs an admin key", "list the replicas"));
         return null;
       }
       // Shown again only when it changes, so that it is not announced every 5 s.
@@ -195,21 +196,6 @@ function replicaRow(r, self) {
     ),
     h("td", { class: "small", dataset: { label: "Started" } }, timeElement(r.started_at, h)),
     h("td", { class: "small", dataset: { label: "Last heartbeat" } }, timeElement(r.heartbeat_at, h)),
-  );
-}
-
-function isNotAdmin(error) {
-  return error instanceof ApiError && error.status === 403 && error.code === "authorization_error";
-}
-
-function notAdmin(error) {
-  return h(
-    "div",
-    { class: "card empty" },
-    h("h2", {}, "Seeing replicas needs an admin key"),
-    h("p", { class: "muted" }, "This tab is signed in with a secret key that is not an admin key, so it cannot list the replicas."),
-    h("p", { class: "muted" }, "Sign out and sign in with an admin key (the first ", h("code", {}, "parley serve"), " prints one), or run ", h("code", {}, "parley keys"), " on the server."),
-    h("p", { class: "subtle small mono" }, errorCode(error)),
   );
 }
 
