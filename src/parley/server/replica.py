@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 DRAIN_CLOSE_CODE = 1012
 """WebSocket close code of a conversation ended by a drain (service restart)."""
+GOODBYE_TIMEOUT_S = 5.0
+"""How long a drain waits for its conversations to be told and closed."""
 
 
 class Replica:
@@ -209,13 +211,17 @@ class Replica:
                 break
             await asyncio.sleep(0.1)
         window = settings.resume_window_s or None
-        await asyncio.gather(
+        goodbyes = asyncio.gather(
             *(
                 s.terminate("server_shutdown", DRAIN_CLOSE_CODE, resume_within_s=window)
                 for s in self.state.live
             ),
             return_exceptions=True,
         )
+        try:  # a client that does not read must not hold the replica up
+            await asyncio.wait_for(goodbyes, GOODBYE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("drain: some conversations did not close in time")
         seconds = time.monotonic() - t0
         log.info("drained", extra={"seconds": round(seconds, 3)})
         return seconds

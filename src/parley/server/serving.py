@@ -5,8 +5,12 @@ only then shuts down."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import os
 import signal
+import threading
+import time
 from types import FrameType
 
 import uvicorn
@@ -16,6 +20,10 @@ from parley.config import Settings
 from parley.server.state import ServerState
 
 log = logging.getLogger(__name__)
+
+EXIT_GRACE_S = 15.0
+"""How long the process may take to exit once drained; then it is ended."""
+STUCK_EXIT_CODE = 70
 
 
 class DrainingServer(uvicorn.Server):
@@ -44,6 +52,29 @@ class DrainingServer(uvicorn.Server):
         if not task.cancelled() and task.exception() is not None:
             log.error("the drain failed", exc_info=task.exception())
         self.should_exit = True
+        exit_watchdog(EXIT_GRACE_S)
+
+
+def exit_watchdog(grace_s: float) -> threading.Thread:
+    """End the process ``grace_s`` from now if it has not exited by then.
+
+    After a drain nothing is left to lose, but the exit can still hang: Python joins
+    every worker thread at exit, and a model call running in C (a generation, a model
+    still loading) cannot be interrupted. The stacks of all threads go to stderr first,
+    to show what held the exit."""
+
+    def watch() -> None:
+        time.sleep(grace_s)
+        names = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())
+        log.error("the exit is stuck; ending the process", extra={"threads": names})
+        faulthandler.dump_traceback(all_threads=True)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(STUCK_EXIT_CODE)
+
+    watchdog = threading.Thread(target=watch, name="parley-exit-watchdog", daemon=True)
+    watchdog.start()
+    return watchdog
 
 
 def serve(app: FastAPI, settings: Settings) -> None:
