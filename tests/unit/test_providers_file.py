@@ -49,7 +49,7 @@ def test_file_providers_join_the_built_in_ones(
     monkeypatch.setenv("PARLEY_TEST_BIG_KEY", "sk-very-secret")
     pool = _pool(tmp_path, GOOD)
     assert pool.names("llm") == ["llm:big", "llm:llama-local"]
-    assert pool.names("stt") == ["stt:remote", "stt:whisper-local"]
+    assert pool.names("stt") == ["stt:remote", "stt:whisper-local", "stt:whisper-multilingual"]
     assert pool.defaults["llm"] == "llm:big" and pool.defaults["stt"] == "stt:whisper-local"
     big = next(i for i in pool.infos() if i.name == "llm:big")
     assert (big.type, big.model, big.local) == ("openai", "qwen2.5-7b-instruct", False)

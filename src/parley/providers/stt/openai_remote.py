@@ -8,10 +8,37 @@ from typing import Any
 
 from parley.audio.pcm import SAMPLE_RATE
 from parley.audio.wav import wav_bytes
+from parley.languages import AUTO, NAMES, base_code
 from parley.providers.remote import Endpoint, call
 from parley.providers.stt.base import SpeechToText, Transcript
 
-_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2})?$")
+_CODE = re.compile(r"^[a-zA-Z]{2,3}([-_][A-Za-z]{2})?$")
+_BY_NAME = {name.lower(): code for code, name in NAMES.items()} | {
+    # the other names Whisper (and so OpenAI's API) gives some languages
+    "castilian": "es",
+    "valencian": "ca",
+    "flemish": "nl",
+    "haitian": "ht",
+    "letzeburgesch": "lb",
+    "pushto": "ps",
+    "panjabi": "pa",
+    "moldavian": "ro",
+    "moldovan": "ro",
+    "sinhalese": "si",
+    "mandarin": "zh",
+    "nynorsk": "nn",
+}
+
+
+def language_code(reported: object) -> str | None:
+    """The code of a language a server reports: OpenAI's ``verbose_json`` gives an English
+    name ("spanish"), other servers a code ("es", "es-MX"); None when unknown."""
+    if not isinstance(reported, str) or not reported.strip():
+        return None
+    value = reported.strip()
+    if _CODE.match(value) and base_code(value) in NAMES:
+        return base_code(value)
+    return _BY_NAME.get(value.lower())
 
 
 class OpenAICompatibleSTT(SpeechToText):
@@ -31,11 +58,12 @@ class OpenAICompatibleSTT(SpeechToText):
             "file": ("speech.wav", wav_bytes(pcm, SAMPLE_RATE), "audio/wav"),
             "response_format": self._format,
         }
-        if language and language != "auto":
-            request["language"] = language
+        if language and language != AUTO:
+            request["language"] = base_code(language)
         async with call(self.name, self._timeout):
             result = await self._client.audio.transcriptions.create(**request)
         text = str(getattr(result, "text", "") or "").strip()
-        detected = getattr(result, "language", None)
-        code = detected.lower() if isinstance(detected, str) and _CODE.match(detected) else None
-        return Transcript(text, language=code or (language if language != "auto" else None))
+        code = language_code(getattr(result, "language", None))
+        return Transcript(
+            text, language=code or (base_code(language) if language != AUTO else None)
+        )
