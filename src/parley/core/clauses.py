@@ -6,18 +6,52 @@ Rules (small and table-driven):
 - the first clause of a reply may also end at ``,`` ``;`` ``:`` or a dash once it has
   ``first_clause_min_chars``, so the agent starts talking sooner;
 - any clause longer than ``max_clause_chars`` is cut at the last clause mark or space.
-Markdown decoration is removed, since it would be read aloud.
+Markdown decoration is removed, since it would be read aloud. The marks and
+abbreviations come from the reply's language pack (:mod:`parley.languages.packs`;
+English by default): e.g. Amharic sentences end at ``።``, Chinese ones at ``。`` with no
+space after it.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cache
 
-ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx"}
-)
-SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
-CLAUSE_END = re.compile(r"[,;:]+(?=\s)|\s[-\u2013\u2014]\s")  # hyphen, en and em dash
+from parley.languages.packs import ENGLISH, LanguagePack
+
+_CLOSERS = "\"')\\]\u300d\u300f\uff09"
+"""Closing quotes and brackets that stay with the sentence before them (also CJK ones)."""
+_DASH = r"\s[-\u2013\u2014]\s"  # hyphen, en and em dash
+
+
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    sentence_end: re.Pattern[str]
+    clause_end: re.Pattern[str]
+    abbreviations: frozenset[str]
+    ordinal_dot: bool
+
+
+def _class(marks: str) -> str:
+    return f"[{re.escape(marks)}]+"
+
+
+@cache
+def _marks(pack: LanguagePack) -> _Marks:
+    sentence = rf"{_class(pack.sentence_marks)}[{_CLOSERS}]*(?=\s)"
+    if pack.closed_sentence_marks:
+        sentence += rf"|{_class(pack.closed_sentence_marks)}[{_CLOSERS}]*"
+    clause = rf"{_class(pack.clause_marks)}(?=\s)|{_DASH}"
+    if pack.closed_clause_marks:
+        clause += rf"|{_class(pack.closed_clause_marks)}"
+    return _Marks(re.compile(sentence), re.compile(clause), pack.abbreviations, pack.ordinal_dot)
+
+
+ABBREVIATIONS = ENGLISH.abbreviations
+"""The English abbreviations."""
+SENTENCE_END = _marks(ENGLISH).sentence_end
+CLAUSE_END = _marks(ENGLISH).clause_end
 _MARKDOWN = re.compile(r"[*_`#>]+")
 _BULLET = re.compile(r"\n[ \t]*[-•][ \t]+")
 _LEADING_BULLET = re.compile(r"^\s*[-•][ \t]+")
@@ -37,16 +71,31 @@ def speakable(text: str, *, line_start: bool = True) -> str:
     return _SPACES.sub(" ", _MARKDOWN.sub("", _BULLET.sub("\n", text))).strip()
 
 
-def _is_abbreviation(text: str, dot_index: int) -> bool:
+_ENGLISH_MARKS = _marks(ENGLISH)
+
+
+def _is_abbreviation(text: str, dot_index: int, marks: _Marks = _ENGLISH_MARKS) -> bool:
     word = text[:dot_index].rsplit(None, 1)[-1].lower() if text[:dot_index].strip() else ""
     word = word.lstrip("(\"'")
-    return word in ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+    if marks.ordinal_dot and word.isdigit() and len(word) <= 2:
+        return True  # "am 3. Mai"
+    return word in marks.abbreviations or (len(word) == 1 and word.isalpha())
 
 
 class ClauseAggregator:
-    """Feed tokens with :meth:`push`; get finished clauses; :meth:`flush` at the end."""
+    """Feed tokens with :meth:`push`; get finished clauses; :meth:`flush` at the end.
 
-    def __init__(self, first_clause_min_chars: int = 16, max_clause_chars: int = 200) -> None:
+    ``pack``: the language of the reply (its sentence and clause marks, abbreviations).
+    """
+
+    def __init__(
+        self,
+        first_clause_min_chars: int = 16,
+        max_clause_chars: int = 200,
+        *,
+        pack: LanguagePack = ENGLISH,
+    ) -> None:
+        self._marks = _marks(pack)
         self._buf = ""
         self._line_start = True
         self._emitted = 0
@@ -76,19 +125,20 @@ class ClauseAggregator:
         return []
 
     def _find_cut(self) -> int | None:
-        for m in SENTENCE_END.finditer(self._buf):
-            if m.group().startswith(".") and _is_abbreviation(self._buf, m.start()):
+        marks = self._marks
+        for m in marks.sentence_end.finditer(self._buf):
+            if m.group().startswith(".") and _is_abbreviation(self._buf, m.start(), marks):
                 continue
             return m.end()
         if self._emitted == 0:
-            for m in CLAUSE_END.finditer(self._buf):
+            for m in marks.clause_end.finditer(self._buf):
                 if m.start() >= self._first_min:
                     return m.end()
         if len(self._buf) > self._max:
             window = self._buf[: self._max]
-            marks = [m.end() for m in CLAUSE_END.finditer(window)]
-            if marks:
-                return marks[-1]
+            ends = [m.end() for m in marks.clause_end.finditer(window)]
+            if ends:
+                return ends[-1]
             space = window.rfind(" ")
             return space if space > 0 else self._max
         return None

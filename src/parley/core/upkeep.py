@@ -1,5 +1,6 @@
 """Cheap checks between turns: idle check-ins and the turn limit (loop detection joins
 them later). Sans-I/O: the session asks, upkeep answers with a line to say, or nothing.
+The lines are those of :attr:`Upkeep.pack`, the conversation's current language.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 from parley.core.agent import AgentConfig
 from parley.core.clock import Clock
 from parley.core.events import EndReason
+from parley.languages.packs import ENGLISH, LanguagePack
 
-IDLE_PROMPT = "Are you still there?"
-IDLE_GOODBYE = "It seems you have stepped away. Goodbye for now!"
-MAX_TURNS_GOODBYE = "We have reached the end of our time for this conversation. Goodbye!"
+IDLE_PROMPT = ENGLISH.lines.idle_prompt
+IDLE_GOODBYE = ENGLISH.lines.idle_goodbye
+MAX_TURNS_GOODBYE = ENGLISH.lines.max_turns_goodbye
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +26,14 @@ class Say:
 
 
 class Upkeep:
-    """Idle check-ins after the agent finished speaking, and the end after max_turns."""
+    """Idle check-ins after the agent finished speaking, and the end after max_turns.
 
-    def __init__(self, agent: AgentConfig, clock: Clock) -> None:
+    ``pack``: the language its lines are said in; set it when the language changes.
+    """
+
+    def __init__(self, agent: AgentConfig, clock: Clock, pack: LanguagePack = ENGLISH) -> None:
         self.agent = agent
+        self.pack = pack
         self._clock = clock
         self._last_activity = clock.now()
         self._prompts_used = 0
@@ -60,11 +66,11 @@ class Upkeep:
             return None
         if self._prompts_used < self.agent.idle_prompts:
             self._prompts_used += 1
-            return Say(IDLE_PROMPT)
-        return Say(IDLE_GOODBYE, then_end="idle")
+            return Say(self.pack.lines.idle_prompt)
+        return Say(self.pack.lines.idle_goodbye, then_end="idle")
 
     def after_reply(self) -> Say | None:
         """What to say once the agent answered (the goodbye at ``max_turns``)."""
         if self.user_turns >= self.agent.max_turns:
-            return Say(MAX_TURNS_GOODBYE, then_end="max_turns")
+            return Say(self.pack.lines.max_turns_goodbye, then_end="max_turns")
         return None

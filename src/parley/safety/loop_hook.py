@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from parley.core.events import Role, SafetyAction
 from parley.core.hooks import ALLOW, Answer, TurnHook, TurnInfo, UserTurnDecision
+from parley.languages.packs import pack_or_default
 from parley.providers.llm.base import ChatMessage, ToolCall
 from parley.safety.loops import STEER_NOTE, LoopDetector, LoopFinding, LoopSettings
 
@@ -38,12 +39,13 @@ class LoopHook(TurnHook):
         if action == "steer":
             self._steer = True
             return None
-        line = self.settings.spoken_line()
+        line = self.settings.spoken_line(pack_or_default(turn.language))
         return Answer(line, end="loop_detected" if action == "end" else None)
 
     async def on_user_turn(self, turn: TurnInfo, text: str) -> UserTurnDecision:
         # The turn may be speculative (the user may go on): it is counted on a copy of
         # the detector, which becomes the detector once the turn is stored (committed).
+        self._detector.pack = pack_or_default(turn.language)
         trial = copy.deepcopy(self._detector)
         self._trial = (turn.turn_id, trial)
         finding = trial.user_turn(text)
@@ -68,6 +70,7 @@ class LoopHook(TurnHook):
         self, turn: TurnInfo, text: str, tool_calls: Sequence[ToolCall]
     ) -> Answer | None:
         calls = [(c.name, c.arguments) for c in tool_calls]
+        self._detector.pack = pack_or_default(turn.language)
         finding = self._detector.agent_turn(text, calls)
         if finding is None:
             return None

@@ -14,7 +14,9 @@ Near-duplicate: :func:`similarity` of two utterances' word sequences (lowercase,
 punctuation, fillers such as "um", "okay", "please" left out) is at least ``similarity``.
 An utterance with fewer than :data:`MIN_CONTENT_WORDS` content words (words other than
 fillers and function words: "yes", "no", "okay", "I don't know") never counts as a repeat:
-people say those all the time.
+people say those all the time. Fillers, function words and the lines said come from the
+conversation's language pack (:attr:`LoopDetector.pack`; English by default); a pack
+without word lists compares every word.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.languages.packs import ENGLISH, LanguagePack
 from parley.safety.terms import words
 from parley.single_line import ONE_LINE
 
@@ -48,55 +52,52 @@ STEER_NOTE = (
     "option, or offer to end the call or transfer to a person."
 )
 """The system note added to the LLM's context with action ``steer``."""
-SAY_LINE = (
-    "I'm sorry, we seem to be going around in circles. Let's try something different: "
-    "could you tell me in a few words what you need?"
-)
-"""Said with action ``say`` when the settings name no ``line``."""
-END_LINE = (
-    "I'm sorry, I don't seem to be able to help with this right now. "
-    "Thank you for calling, goodbye."
-)
+SAY_LINE = ENGLISH.lines.loop_say
+"""Said with action ``say`` when the settings name no ``line`` (English; other languages:
+``LanguagePack.lines.loop_say``)."""
+END_LINE = ENGLISH.lines.loop_end
 """Said before hanging up with action ``end`` when the settings name no ``line``."""
 
 
-def _words_of(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+@dataclass(frozen=True, slots=True)
+class _Vocabulary:
+    fillers: frozenset[str]
+    function_words: frozenset[str]
+    plural_suffixes: tuple[str, ...]
 
 
-FILLERS = _words_of(
-    "um umm uh uhh er erm ah ahh hmm mm mhm oh okay ok alright well so like just please "
-    "really actually basically yeah yep yes no nope sure right hey hi hello thanks thank"
-)
-"""Left out of the word sequences compared."""
-_FUNCTION_WORDS = _words_of(
-    "i me my mine we us our you your yours he him his she her it its they them their a an the "
-    "this that these those there here and or but if then than of to in on at by for with "
-    "from about as into is are was were be been being am do does did done have has had "
-    "can could will would shall should may might must i'm i've i'll i'd you're you've "
-    "you'll it's that's there's let's don't doesn't didn't can't won't isn't aren't wasn't "
-    "not what which who how when where why all any some anything something nothing one "
-    "get got go going want know see say said tell told again still also too very more "
-    "good great fine perfect correct cool awesome wonderful exactly sound sounds lot much "
-    "bye goodbye sorry pardon excuse"
-)
+@cache
+def _vocabulary(pack: LanguagePack) -> _Vocabulary:
+    """The pack's word lists, normalized as :func:`words` normalizes text."""
+    fillers = frozenset(words(pack.loop_fillers))
+    function_words = frozenset(words(pack.loop_function_words))
+    return _Vocabulary(fillers, function_words, pack.plural_suffixes)
+
+
+FILLERS = _vocabulary(ENGLISH).fillers
+"""Left out of the word sequences compared (English)."""
+_FUNCTION_WORDS = _vocabulary(ENGLISH).function_words
 """Not content words (with :data:`FILLERS`): function words and acknowledgements
 ("sounds good", "that's correct"), which people repeat without being stuck."""
 
 
-def utterance_words(text: str) -> list[str]:
+def utterance_words(text: str, *, pack: LanguagePack = ENGLISH) -> list[str]:
     """The word sequence compared for near-duplicates: :func:`words` less fillers."""
-    return [w for w in words(text) if w not in FILLERS]
+    fillers = _vocabulary(pack).fillers
+    return [w for w in words(text) if w not in fillers]
 
 
-def content_words(seq: Sequence[str]) -> list[str]:
+def content_words(seq: Sequence[str], *, pack: LanguagePack = ENGLISH) -> list[str]:
     """The content words of a word sequence, lightly stemmed (``orders`` → ``order``)."""
-    return [_stem(w) for w in seq if w not in _FUNCTION_WORDS and w not in FILLERS]
+    vocabulary = _vocabulary(pack)
+    skip = vocabulary.fillers | vocabulary.function_words
+    return [_stem(w, vocabulary.plural_suffixes) for w in seq if w not in skip]
 
 
-def _stem(word: str) -> str:
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
+def _stem(word: str, suffixes: tuple[str, ...]) -> str:
+    for suffix in suffixes:
+        if len(word) > 3 and word.endswith(suffix) and not word.endswith(suffix * 2):
+            return word[: -len(suffix)]
     return word
 
 
@@ -164,11 +165,11 @@ class LoopSettings(BaseModel):
             raise ValueError("must be 0 (off) or from 3 to 50")
         return value
 
-    def spoken_line(self) -> str:
-        """The line for action ``say`` or ``end``."""
+    def spoken_line(self, pack: LanguagePack = ENGLISH) -> str:
+        """The line for action ``say`` or ``end`` (the pack's unless ``line`` is set)."""
         if self.line is not None:
             return self.line
-        return END_LINE if self.action == "end" else SAY_LINE
+        return pack.lines.loop_end if self.action == "end" else pack.lines.loop_say
 
 
 @dataclass(frozen=True)
@@ -214,10 +215,13 @@ class LoopDetector:
     ``no_progress_turns`` replies with text brought at most ``no_progress_turns / 2`` new
     words together, e.g. six replies that keep asking for the order number in other words.
     Replies without text (only tool calls) are not counted.
+
+    ``pack``: the conversation's language (its fillers and function words); settable.
     """
 
-    def __init__(self, settings: LoopSettings | None = None) -> None:
+    def __init__(self, settings: LoopSettings | None = None, pack: LanguagePack = ENGLISH) -> None:
         self.settings = s = settings or LoopSettings()
+        self.pack = pack
         self._agent = _Repeats(s.agent_repeats, s.similarity)
         self._user = _Repeats(s.user_repeats, s.similarity)
         self._tools = _Repeats(s.tool_repeats, 1.0)
@@ -228,7 +232,7 @@ class LoopDetector:
         """Record a user turn; a finding when the user keeps saying the same thing."""
         if not self.settings.enabled:
             return None
-        count = self._user.add(_comparable(text))
+        count = self._user.add(_comparable(text, self.pack))
         if count >= self._user.threshold:
             return LoopFinding("user_repeats", count, f"user_repeats x{count}")
         return None
@@ -242,7 +246,7 @@ class LoopDetector:
             return None
         findings: list[LoopFinding] = []
         if text.strip():
-            count = self._agent.add(_comparable(text))
+            count = self._agent.add(_comparable(text, self.pack))
             if count >= self._agent.threshold:
                 findings.append(LoopFinding("agent_repeats", count, f"agent_repeats x{count}"))
         for name, arguments in tool_calls:
@@ -260,7 +264,7 @@ class LoopDetector:
 
     def _progress(self, text: str) -> LoopFinding | None:
         turns = self.settings.no_progress_turns
-        found = content_words(words(text))
+        found = content_words(words(text), pack=self.pack)
         if turns == 0 or not found:
             self._remember(found)
             return None
@@ -289,10 +293,10 @@ class LoopDetector:
             self._new_counts.clear()
 
 
-def _comparable(text: str) -> list[str] | None:
+def _comparable(text: str, pack: LanguagePack) -> list[str] | None:
     """The word sequence to compare, or None when it has too few content words."""
-    seq = utterance_words(text)
-    return seq if len(set(content_words(seq))) >= MIN_CONTENT_WORDS else None
+    seq = utterance_words(text, pack=pack)
+    return seq if len(set(content_words(seq, pack=pack))) >= MIN_CONTENT_WORDS else None
 
 
 def _tool_key(name: str, arguments: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parley.languages.packs import ENGLISH
 from parley.single_line import ONE_LINE
 
 MAX_BLOCKED_TERMS = 1000
@@ -118,5 +119,6 @@ class PolicyBody(_Strict):
         return terms
 
 
-NEUTRAL_FALLBACK = "I'm sorry, I can't help with that. Is there anything else I can do for you?"
-"""Said instead of a reply that broke the policy when the policy names no fallback."""
+NEUTRAL_FALLBACK = ENGLISH.lines.policy_fallback
+"""Said instead of a reply that broke the policy when the policy names no fallback (in
+English; other languages: ``LanguagePack.lines.policy_fallback``)."""

@@ -9,6 +9,8 @@
 - Storage gets personal data as ``<ENTITY>`` tags where the policy says.
 
 Every decision is marked on the turn (kind, action, the rule's name; never the words).
+Built-in lines (fallback, fillers) are those of the turn's language
+(``TurnInfo.language``); lines the policy names are said as written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,16 +37,23 @@ from parley.core.hooks import (
     UserTurnDecision,
     UserTurnVerdict,
 )
+from parley.languages.packs import ENGLISH, LanguagePack, pack_or_default
 from parley.providers.llm.base import ChatMessage
 from parley.safety.judge import CriteriaJudge, Verdict
 from parley.safety.pii import PiiDetector, Redaction
-from parley.safety.policy import NEUTRAL_FALLBACK, PolicyBody
+from parley.safety.policy import PolicyBody
 from parley.safety.terms import BlockedTerms, ClauseScanner
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FILLERS = ("One moment, please.", "Let me check that.")
-"""Said while a judge is slow, when the policy names no filler phrases."""
+DEFAULT_FILLERS = ENGLISH.lines.wait_fillers
+"""Said while a judge is slow, when the policy names no filler phrases (in English;
+other languages: ``LanguagePack.lines.wait_fillers``)."""
+
+
+def turn_pack(turn: TurnInfo) -> LanguagePack:
+    """The pack of the turn's language; English when the language is unknown."""
+    return pack_or_default(turn.language)
 
 
 @dataclass(frozen=True)
@@ -63,20 +72,26 @@ class SessionPolicy:
 
     @property
     def fillers(self) -> tuple[str, ...]:
-        return tuple(self.body.filler_phrases) or DEFAULT_FILLERS
+        """The filler lines in English (see :meth:`fillers_in`)."""
+        return self.fillers_in(ENGLISH)
 
-    def fixed_lines(self) -> set[str]:
-        """Every line this policy may make the agent say (synthesized once, cached)."""
-        lines = {self.fallback(), *self.fillers}
+    def fillers_in(self, pack: LanguagePack) -> tuple[str, ...]:
+        """The policy's filler phrases, else the pack's (none: the agent stays silent)."""
+        return tuple(self.body.filler_phrases) or pack.lines.wait_fillers
+
+    def fixed_lines(self, pack: LanguagePack = ENGLISH) -> set[str]:
+        """Every line this policy may make the agent say in ``pack``'s language
+        (synthesized once, cached)."""
+        lines = {self.fallback(pack=pack), *self.fillers_in(pack)}
         lines.update(c.fallback for c in self.body.criteria if c.fallback)
         return lines
 
-    def fallback(self, criterion: str | None = None) -> str:
+    def fallback(self, criterion: str | None = None, *, pack: LanguagePack = ENGLISH) -> str:
         """The line said instead of what broke the policy."""
         for c in self.body.criteria:
             if c.name == criterion and c.fallback:
                 return c.fallback
-        return self.body.blocked_fallback or NEUTRAL_FALLBACK
+        return self.body.blocked_fallback or pack.lines.policy_fallback
 
 
 class PolicyHook(TurnHook):
@@ -89,7 +104,8 @@ class PolicyHook(TurnHook):
         body = policy.body
         self._entities = tuple(body.pii.entities) if policy.pii is not None else ()
         self._redact = frozenset(body.pii.redact)
-        self._fillers = itertools.cycle(policy.fillers)
+        self._fillers: dict[str, Iterator[str]] = {}
+        """Each language's fillers, said in turn."""
         self._turn_id: str | None = None
         self._scanner = ClauseScanner(policy.terms)
         self._reply = ""
@@ -113,6 +129,18 @@ class PolicyHook(TurnHook):
         early = self._early.pop(text, None)
         return await (early if early is not None else self._pii(text))
 
+    def _filler(self, turn: TurnInfo) -> str | None:
+        """The next filler line in the turn's language (None: the policy and the
+        language have none)."""
+        pack = turn_pack(turn)
+        lines = self.policy.fillers_in(pack)
+        if not lines:
+            return None
+        cycle = self._fillers.get(pack.code)
+        if cycle is None:
+            cycle = self._fillers[pack.code] = itertools.cycle(lines)
+        return next(cycle)
+
     # ------------------------------------------------------------ user turns
 
     def _mark(
@@ -125,7 +153,7 @@ class PolicyHook(TurnHook):
         found = self.policy.user_terms.find(text) if self.policy.user_terms else None
         if found is not None:
             self._mark(turn, "blocked_term", "replaced", f"user term #{found + 1}", "user")
-            return Answer(self.policy.fallback())
+            return Answer(self.policy.fallback(pack=turn_pack(turn)))
         verdict: UserTurnVerdict = ALLOW
         if self._entities:
             redaction = await self._redacted(text)
@@ -139,7 +167,7 @@ class PolicyHook(TurnHook):
         judge = self.policy.judge
         if judge is None or not judge.applicable("user"):
             return verdict
-        filler = next(self._fillers)
+        filler = self._filler(turn)
         held = self._judged_user_turn(turn, judge, text, verdict)
         return Hold(held, filler=filler, filler_after_ms=self.policy.body.filler_after_ms)
 
@@ -157,7 +185,7 @@ class PolicyHook(TurnHook):
             action: SafetyAction = "blocked" if name in blocking else "flagged"
             self._mark(turn, "criterion", action, name, role)
         if blocking:
-            return self.policy.fallback(blocking[0])
+            return self.policy.fallback(blocking[0], pack=turn_pack(turn))
         if verdict.error is not None:
             blocked = self.policy.body.on_judge_error == "block"
             self._mark(
@@ -168,7 +196,7 @@ class PolicyHook(TurnHook):
                 role,
             )
             log.warning("content judge failed", extra={"error": verdict.error})
-            return self.policy.fallback() if blocked else None
+            return self.policy.fallback(pack=turn_pack(turn)) if blocked else None
         return None
 
     # ------------------------------------------------------------ agent clauses
@@ -180,7 +208,7 @@ class PolicyHook(TurnHook):
         found = self._scanner.check(clause)
         if found is not None:
             self._mark(turn, "blocked_term", "replaced", f"term #{found + 1}", "agent")
-            return Replace(self.policy.fallback(), final=True)
+            return Replace(self.policy.fallback(pack=turn_pack(turn)), final=True)
         said = clause
         if self._entities and "agent_speech" in self._redact:
             spoken = await self._pii(clause, "spoken")
@@ -192,7 +220,7 @@ class PolicyHook(TurnHook):
             return ALLOW if said == clause else Replace(said)
         self._reply = f"{self._reply} {said}".strip()
         held = self._judged_clause(turn, judge, self._reply, said, clause)
-        filler = next(self._fillers)
+        filler = self._filler(turn)
         return HoldClause(held, filler=filler, filler_after_ms=self.policy.body.filler_after_ms)
 
     async def _judged_clause(

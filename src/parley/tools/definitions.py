@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from parley.languages.packs import ENGLISH
 from parley.providers.llm.base import ToolSpec
 from parley.single_line import ONE_LINE
 from parley.tools.secrets import secret_names
@@ -250,7 +251,7 @@ class EndCallTool(BaseModel):
         "End the call: use it when the caller says goodbye or the conversation is over. "
         "The goodbye line is said for you; do not say goodbye yourself."
     )
-    message: Line = "Thank you for calling. Goodbye!"
+    message: Line = ENGLISH.lines.end_call  # other languages: LanguagePack.lines.end_call
 
 
 def _e164(value: str) -> str:

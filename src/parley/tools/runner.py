@@ -19,6 +19,7 @@ import httpx
 
 from parley.core.events import EndReason, TransferOut
 from parley.core.hooks import ToolOutcome, ToolRunner, TurnInfo
+from parley.languages.packs import ENGLISH, LanguagePack, pack_or_default
 from parley.providers.llm.base import ToolCall, ToolSpec
 from parley.tools import builtins
 from parley.tools.builtins import KnowledgeSearch, ToolEffect, TwilioCredentials, WebSearch
@@ -36,8 +37,10 @@ from parley.tools.webhook import run_webhook
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FILLER = "One moment while I check that."
-SEARCH_FILLER = "Let me look that up."
+DEFAULT_FILLER = ENGLISH.lines.tool_filler
+"""Said while a slow tool runs (English; other languages: the pack's ``tool_filler``)."""
+SEARCH_FILLER = ENGLISH.lines.search_filler
+"""Said while a slow search runs (English; other languages: the pack's ``search_filler``)."""
 
 Recorder = Callable[[str, str, float], None]
 """Told ``(tool type, outcome, seconds)`` after each call; outcome is ``ok`` or an error
@@ -66,12 +69,21 @@ class ToolContext:
 
 
 class ServerTools(ToolRunner):
-    """Runs ``definitions`` (and ``web_search`` when on) for one session."""
+    """Runs ``definitions`` (and ``web_search`` when on) for one session.
+
+    ``pack``: the language of the built-in fillers; set it when the language changes.
+    """
 
     def __init__(
-        self, definitions: Sequence[AnyTool], context: ToolContext, *, web_search: bool = False
+        self,
+        definitions: Sequence[AnyTool],
+        context: ToolContext,
+        *,
+        web_search: bool = False,
+        pack: LanguagePack = ENGLISH,
     ) -> None:
         self.context = context
+        self.pack = pack
         self.web_search = web_search
         self._tools = {d.name: d for d in definitions}
 
@@ -86,27 +98,30 @@ class ServerTools(ToolRunner):
         defn = self._tools.get(name)
         return defn is not None and runs_on_server(defn)
 
-    def lines(self) -> set[str]:
-        """Every fixed line these tools may have the agent say (fillers, goodbyes): worth
-        synthesizing once."""
+    def lines(self, language: str | None = None) -> set[str]:
+        """Every fixed line these tools may have the agent say (fillers, goodbyes) in
+        ``language`` (default: :attr:`pack`'s): worth synthesizing once."""
         said: set[str] = set()
         for name, defn in self._tools.items():
-            if runs_on_server(defn):
-                said.add(self.filler(name))
+            if runs_on_server(defn) and (filler := self.filler(name, language)) is not None:
+                said.add(filler)
             if isinstance(defn, EndCallTool | TransferCallTool):
                 said.add(defn.message)
-        if self.web_search:
-            said.add(SEARCH_FILLER)
+        if self.web_search and (search := self.filler(WEB_SEARCH_TOOL.name, language)):
+            said.add(search)
         return said
 
-    def filler(self, name: str) -> str:
-        """The line said while tool ``name`` runs longer than 700 ms."""
+    def filler(self, name: str, language: str | None = None) -> str | None:
+        """The line said while tool ``name`` runs longer than 700 ms: the tool's own,
+        else that of ``language`` (default: :attr:`pack`'s; None: the language has none,
+        the agent stays silent)."""
         defn = self._tools.get(name)
         if isinstance(defn, WebhookTool) and defn.filler:
             return defn.filler
+        lines = pack_or_default(language, self.pack).lines
         if name == WEB_SEARCH_TOOL.name or isinstance(defn, KnowledgeSearchTool):
-            return SEARCH_FILLER
-        return DEFAULT_FILLER
+            return lines.search_filler
+        return lines.tool_filler
 
     def _kind(self, name: str) -> str:
         defn = self._tools.get(name)
