@@ -5,6 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
+
+VoiceQuality = Literal["natural", "basic"]
+"""``natural``: a neural voice; ``basic``: intelligible but robotic (formant synthesis)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +18,16 @@ class Voice:
     id: str
     name: str
     language: str
+    """The voice's main language or locale ("en-us", "es")."""
     sample_rate: int
+    languages: tuple[str, ...] = ()
+    """Every language code (ISO 639-1, :mod:`parley.languages`) it speaks well; empty:
+    the base code of ``language``."""
+    quality: VoiceQuality = "natural"
+
+    def speaks(self) -> tuple[str, ...]:
+        """The language codes this voice speaks."""
+        return self.languages or (self.language.replace("_", "-").split("-", 1)[0].lower(),)
 
 
 class TextToSpeech(ABC):
