@@ -53,7 +53,10 @@ def test_the_models_derive_from_the_declaration() -> None:
     ]
     assert not any(f.is_required() for f in AgentUpdate.model_fields.values())
     never_null = {"name", "system_prompt", "voice_id", "language", "tools", "max_turns"}
-    assert never_null | {"knowledge_base_ids", "web_search", "metadata", "status"} == NOT_NULL
+    assert (
+        never_null | {"knowledge_base_ids", "web_search", "metadata", "status", "voices"}
+        == NOT_NULL
+    )
     update = AgentUpdate.model_json_schema()["properties"]
     for name in AgentUpdate.model_fields:  # the schema says which fields take null
         takes_null = any(b.get("type") == "null" for b in update[name].get("anyOf", []))

@@ -133,7 +133,7 @@ def test_end_session_text_and_tool_result(codec: SocketIOCodec) -> None:
 def test_start_session_defaults_to_an_ad_hoc_agent(codec: SocketIOCodec) -> None:
     for args in ((), (None,), ({},)):
         request = codec.decode("start_session", *args)
-        assert request == StartSession()
+        assert request == StartSession(language="auto")  # no language: detect the caller's
         assert isinstance(request, StartSession) and request.ad_hoc
         assert request.turn_overrides() == {}
 
@@ -206,8 +206,9 @@ def test_start_session_notes_what_it_ignores(codec: SocketIOCodec) -> None:
         "vad_threshold and interrupt_threshold apply per session",
     )
     auto = codec.decode("start_session", {"language": "auto"})
-    assert isinstance(auto, StartSession) and auto.language is None
-    assert auto.notes == ("language auto-detection is not available; the agent's language is used",)
+    assert isinstance(auto, StartSession) and auto.language == "auto" and auto.notes == ()
+    spanish = codec.decode("start_session", {"language": "es"})
+    assert isinstance(spanish, StartSession) and spanish.language == "es"
 
 
 # ---------------------------------------------------------------- decode: errors

@@ -139,8 +139,12 @@ def end_session(session_id: str) -> Endpoint[types.Session]:
     return Endpoint("POST", _path("sessions", session_id, "/end"))
 
 
-def list_voices() -> Endpoint[list[types.Voice]]:
-    return Endpoint("GET", "/v1/voices", _data)
+def list_voices(language: str | None = None) -> Endpoint[list[types.Voice]]:
+    return Endpoint("GET", "/v1/voices", _data, params=_drop_none({"language": language}))
+
+
+def list_languages() -> Endpoint[list[types.Language]]:
+    return Endpoint("GET", "/v1/languages", _data)
 
 
 def list_providers() -> Endpoint[list[types.Provider]]:

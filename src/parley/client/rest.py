@@ -34,6 +34,7 @@ from parley.client.types import (
     KnowledgeBase,
     KnowledgeBaseDeleted,
     KnowledgeBasePage,
+    Language,
     Policy,
     PolicyDeleted,
     PolicyPage,
@@ -251,9 +252,13 @@ class ParleyClient:
         return self._send(endpoints.end_session(session_id))
 
     # voices
-    def list_voices(self) -> list[Voice]:
-        """``GET /v1/voices``."""
-        return self._send(endpoints.list_voices())
+    def list_voices(self, language: str | None = None) -> list[Voice]:
+        """``GET /v1/voices`` (only those speaking ``language``, if given)."""
+        return self._send(endpoints.list_voices(language))
+
+    def list_languages(self) -> list[Language]:
+        """``GET /v1/languages``: each language's speech-to-text, voices and turn rules."""
+        return self._send(endpoints.list_languages())
 
     def voice_preview(self, voice_id: str, text: str | None = None) -> bytes:
         """``GET /v1/voices/{id}/preview``: a WAV file."""
@@ -496,9 +501,13 @@ class AsyncParleyClient:
         return await self._send(endpoints.end_session(session_id))
 
     # voices
-    async def list_voices(self) -> list[Voice]:
-        """``GET /v1/voices``."""
-        return await self._send(endpoints.list_voices())
+    async def list_voices(self, language: str | None = None) -> list[Voice]:
+        """``GET /v1/voices`` (only those speaking ``language``, if given)."""
+        return await self._send(endpoints.list_voices(language))
+
+    async def list_languages(self) -> list[Language]:
+        """``GET /v1/languages``: each language's speech-to-text, voices and turn rules."""
+        return await self._send(endpoints.list_languages())
 
     async def voice_preview(self, voice_id: str, text: str | None = None) -> bytes:
         """``GET /v1/voices/{id}/preview``: a WAV file."""

@@ -56,6 +56,9 @@ class Agent(TypedDict):
     voice_id: str
     first_message: str | None
     language: str
+    """A language code the agent always answers in, or ``"auto"`` (the caller's)."""
+    voices: dict[str, str]
+    """The voice of each language the agent answers in."""
     tools: list[dict[str, Any]]
     max_turns: int
     content_policy_id: str | None
@@ -297,6 +300,9 @@ class Turn(TypedDict):
     tool_calls: list[ToolCallMade]
     safety: list[SafetyMark]
     citations: list[Citation]
+    language: str | None
+    """A user turn's detected language; an agent turn's reply language."""
+    language_probability: float | None
 
 
 class SessionOptions(TypedDict, total=False):
@@ -344,6 +350,21 @@ class Voice(TypedDict):
     language: str
     sample_rate: int
     provider: str
+    languages: list[str]
+    """The language codes it speaks."""
+    quality: Literal["natural", "basic"]
+
+
+class Language(TypedDict):
+    """What the server can do in one language (``GET /v1/languages``)."""
+
+    code: str
+    name: str
+    speech_to_text: bool
+    voices: list[str]
+    voice_quality: Literal["natural", "basic"] | None
+    turn_rules: Literal["full", "punctuation"]
+    native_lines: bool
 
 
 class RateLimit(TypedDict):

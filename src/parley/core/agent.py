@@ -4,6 +4,7 @@ these; none of them needs the session itself."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -11,6 +12,7 @@ from parley.core.events import EndReason
 from parley.core.hooks import CLIENT_TOOLS, ToolRunner, TurnHook
 from parley.core.records import TurnRecord
 from parley.core.turns import TurnConfig
+from parley.languages import AUTO, base_code
 from parley.providers.llm.base import LanguageModel, ToolChoice, ToolSpec
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech
@@ -27,6 +29,11 @@ class AgentConfig:
     voice_id: str
     first_message: str | None = None
     language: str = "en"
+    """The reply language: a code (always answer in it, whatever the caller speaks) or
+    ``auto`` (the caller's; see :class:`~parley.core.language.ReplyLanguage`)."""
+    voices: Mapping[str, str] = field(default_factory=dict)
+    """The voice of each language the agent may answer in (``voice_id`` for the others);
+    with ``auto``, also the languages it may switch to."""
     max_turns: int = 50
     turns: TurnConfig = field(default_factory=TurnConfig)
     idle_timeout_ms: float = 15000.0
@@ -41,6 +48,18 @@ class AgentConfig:
     auto_respond: bool = True
     """Answer every user turn at once; False: wait for a
     :class:`~parley.core.events.RespondIn`."""
+
+    @property
+    def english_only(self) -> bool:
+        """True for an agent that answers in English only: its callers are heard by an
+        English speech model and its LLM is not told a language."""
+        return base_code(self.language) == "en"
+
+    @property
+    def stt_language(self) -> str:
+        """What speech-to-text is asked for: ``en``, or ``auto`` (any caller language is
+        understood, even by an agent that always answers in one)."""
+        return "en" if self.english_only else AUTO
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from parley.languages import language_name
 from parley.providers.llm.base import ChatMessage
 
 VOICE_STYLE = (
@@ -13,6 +14,7 @@ VOICE_STYLE = (
     "plain spoken sentences. Never use lists, markdown, emojis or URLs."
 )
 INTERRUPTED_MARK = " [interrupted by the user]"
+REPLY_LANGUAGE = "Always reply in {name}, whatever language the user speaks."
 
 
 @dataclass
@@ -85,9 +87,14 @@ class ConversationContext:
         """All recorded messages, oldest first."""
         return [e.message for e in self._entries]
 
-    def messages(self, system_prompt: str | None = None) -> list[ChatMessage]:
-        """What to send to the LLM now (``system_prompt`` overrides the session's)."""
+    def messages(
+        self, system_prompt: str | None = None, *, language: str | None = None
+    ) -> list[ChatMessage]:
+        """What to send to the LLM now (``system_prompt`` overrides the session's; with
+        ``language``, the model is told to answer in it)."""
         prompt = self.system_prompt if system_prompt is None else system_prompt
         system = f"{prompt.strip()}\n\n{VOICE_STYLE}".strip()
+        if language is not None:
+            system += "\n" + REPLY_LANGUAGE.format(name=language_name(language))
         recent = [e.message for e in self._entries[-self.max_messages :]]
         return [{"role": "system", "content": system}, *recent]

@@ -199,6 +199,22 @@ class TranscriptOut:
     text: str
     final: bool
     turn_id: str
+    language: str | None = None
+    """The language of the turn: detected for a user turn, the reply language for an
+    agent turn (None when unknown)."""
+    language_probability: float | None = None
+    """How sure speech-to-text is of a user turn's ``language``."""
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageOut:
+    """The agent now answers in ``language`` (it answered in ``previous``)."""
+
+    language: str
+    previous: str
+    turn_id: str
+    """The user turn that made the switch."""
+    probability: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +410,7 @@ ServerEvent = (
     Connected
     | AudioOut
     | TranscriptOut
+    | LanguageOut
     | SpeechStarted
     | SpeechStopped
     | TurnPrediction

@@ -79,6 +79,11 @@ class Exchange:
     """The knowledge-base passages the hooks gave the LLM in this exchange."""
     recorded: bool = False
     """The agent turn was played out and handed to storage: stopping it now keeps it."""
+    heard_language: str | None = None
+    """The detected language of its user turn, and how sure speech-to-text was."""
+    heard_probability: float | None = None
+    language: str | None = None
+    """The language the agent answers in (None: the conversation's current one)."""
 
     @property
     def pending_user_turn(self) -> bool:

@@ -380,8 +380,9 @@ class ToolRunner:
         """True if the server runs tool ``name`` itself."""
         return False
 
-    def filler(self, name: str) -> str | None:
-        """What the agent says while tool ``name`` runs long (None: nothing)."""
+    def filler(self, name: str, language: str | None = None) -> str | None:
+        """What the agent says (in ``language``) while tool ``name`` runs long (None:
+        nothing)."""
         return None
 
     async def run(self, call: ToolCall, turn: TurnInfo) -> ToolOutcome:

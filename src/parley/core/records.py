@@ -45,6 +45,10 @@ class TurnRecord:
     """What content safety did about this turn's words."""
     citations: tuple[Citation, ...] = ()
     """Agent turns: the knowledge-base passages the reply was given."""
+    language: str | None = None
+    """User turns: the detected language; agent turns: the language it answered in."""
+    language_probability: float | None = None
+    """User turns: how sure speech-to-text was of ``language``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +60,4 @@ class PastTurn:
     text: str
     interrupted: bool = False
     tool_calls: tuple[ToolCallRecord, ...] = ()
+    language: str | None = None

@@ -23,6 +23,7 @@ from parley.core.endpointing import has_words, is_backchannel, silence_target_ms
 from parley.core.events import (
     CitationsOut,
     EndReason,
+    LanguageOut,
     MetricsOut,
     Role,
     ServerEvent,
@@ -42,14 +43,17 @@ from parley.core.hooks import (
     UserTurnOutcome,
     still_running,
 )
+from parley.core.language import ReplyLanguage
 from parley.core.metrics import TurnTimeline
 from parley.core.records import TurnRecord
 from parley.core.speaker import AgentSpeaker, ClauseReview, TokenFeed
 from parley.core.tool_ledger import ToolLedger
 from parley.core.turn_log import TurnLog
 from parley.core.upkeep import Say, Upkeep
+from parley.languages.packs import LanguagePack, pack_or_default
 from parley.providers.llm.base import ChatMessage, ToolCall
 from parley.providers.stt.base import Transcript
+from parley.providers.tts.base import Voice
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,8 @@ class Responder:
         """The agent's settings (replaced when the session is reconfigured)."""
         self.models, self.engine = p.models, p.engine
         self.voice = p.models.tts.voice(agent.voice_id)
+        """The agent's own voice (``voice_id``): that of languages without their own."""
+        self.language = reply_language(agent, self.voice)
         self._hooks, self._tools = HookChain(layer.hooks, p.clock), layer.tools
         self._context, self._exchanges, self._ledger = p.context, p.exchanges, p.ledger
         self._turn_log, self._upkeep = p.turn_log, p.upkeep
@@ -163,12 +169,32 @@ class Responder:
 
     def info(self, turn_id: str, exchange: Exchange | None = None) -> TurnInfo:
         """Which turn the hooks are asked about (their marks go to ``exchange``)."""
+        language = self._language_of(exchange)
         if exchange is None:
-            return TurnInfo(self._session_id, self.agent.agent_id, turn_id, self.agent.language)
+            return TurnInfo(self._session_id, self.agent.agent_id, turn_id, language)
         return TurnInfo(
-            self._session_id, self.agent.agent_id, turn_id, self.agent.language,
+            self._session_id, self.agent.agent_id, turn_id, language,
             exchange.safety, exchange.citations, exchange.timeline.hooks,
         )  # fmt: skip
+
+    def _language_of(self, exchange: Exchange | None) -> str:
+        """The language ``exchange`` answers in (the conversation's when not set)."""
+        if exchange is None or exchange.language is None:
+            return self.language.current
+        return exchange.language
+
+    def heard_pack(self, transcript: Transcript) -> LanguagePack:
+        """The language pack for the caller's words: that of their detected language,
+        else the conversation's."""
+        return pack_or_default(transcript.language or self.language.current)
+
+    def voice_for(self, language: str) -> Voice:
+        """The voice the agent speaks ``language`` with."""
+        return self.models.tts.voice(self.agent.voices.get(language) or self.agent.voice_id)
+
+    def _told_language(self, exchange: Exchange) -> str | None:
+        """The language the LLM is told to answer in (None for an English-only agent)."""
+        return None if self.agent.english_only else self._language_of(exchange)
 
     async def _flush_marks(self, exchange: Exchange) -> None:
         """Tell the client what the hooks did in ``exchange`` since the last time (not
@@ -207,11 +233,16 @@ class Responder:
         return exchange
 
     async def answer_speech(self, exchange: Exchange, stt: Awaitable[Transcript]) -> None:
-        text = (await stt).text
+        transcript = await stt
+        text, heard = transcript.text, self.heard_pack(transcript)
+        exchange.heard_language = transcript.language
+        exchange.heard_probability = transcript.language_probability
         timeline = exchange.timeline
         timeline.stt_done = timeline.stt_done or self._clock.now()
         suspended = self._exchanges.suspended
-        if not has_words(text) or (suspended is not None and is_backchannel(text)):
+        if not has_words(text, pack=heard) or (
+            suspended is not None and is_backchannel(text, pack=heard)
+        ):
             words = len(text.split())  # never the words themselves: they may be personal
             log.info("no new turn (%d words)", words, extra=self._extra(exchange.turn_id))
             await self._emit(UserTurnDropped(exchange.turn_id))
@@ -221,11 +252,14 @@ class Responder:
                 exchange.stage = Stage.ANSWERING
                 await self.reply(exchange)
             return
+        exchange.language = self.language.preview(
+            transcript.language, transcript.language_probability
+        )
         if exchange.commit is not None:
             await self.answer(exchange, text)
             return
         base = self.agent.turns.end_of_turn_silence_ms
-        target = silence_target_ms(text, base)
+        target = silence_target_ms(text, base, pack=heard)
         if timeline.speech_end is not None:
             wait_s = target / 1000.0 - (self._clock.now() - timeline.speech_end)
             if wait_s > 0 and target > base:
@@ -257,7 +291,10 @@ class Responder:
             outcome = await self._decide(exchange, text, filler if speaking else None)
             if speaking is not None:
                 user: ChatMessage = {"role": "user", "content": outcome.text}
-                messages = [*self._context.messages(exchange.instructions), user]
+                context = self._context.messages(
+                    exchange.instructions, language=self._told_language(exchange)
+                )
+                messages = [*context, user]
                 feed.then(self._reply_tokens(exchange, outcome, messages))
             if exchange.commit is not None:
                 await exchange.commit.wait()
@@ -299,9 +336,19 @@ class Responder:
         client, ``said`` (the words as heard) to storage through the store hooks."""
         started = self._wallclock()
         self._upkeep.user_turn()
-        await self._emit(TranscriptOut("user", shown, True, exchange.turn_id))
+        heard, sure = exchange.heard_language, exchange.heard_probability
+        switch = self.language.heard(heard, sure)
+        if switch is not None:
+            self._upkeep.pack = pack_or_default(switch.language)
+            event = LanguageOut(
+                switch.language, switch.previous, exchange.turn_id, switch.probability
+            )
+            await self._emit(event)
+        await self._emit(TranscriptOut("user", shown, True, exchange.turn_id, heard, sure))
         self._context.add_user(text, turn_id=exchange.turn_id)
-        record = await self._record(exchange, "user", said, started=started)
+        record = await self._record(
+            exchange, "user", said, started=started, language=heard, language_probability=sure
+        )
         await self._turn_log.turn(replace(record, ended_at=started))
 
     async def _after_reply(self) -> None:
@@ -339,6 +386,7 @@ class Responder:
         record = TurnRecord(
             suspended.turn_id, "agent", stored, suspended.started, self._wallclock(),
             interrupted, latency, safety=marks, citations=suspended.citations,
+            language=self.language.current,
         )  # fmt: skip
         await self._turn_log.agent_turn(record, suspended.tool_calls)
 
@@ -357,7 +405,9 @@ class Responder:
         self, exchange: Exchange, messages: list[ChatMessage] | None = None
     ) -> AsyncIterator[str]:
         """The reply's text; the tool calls the model makes are kept in ``exchange``."""
-        messages = messages or self._context.messages(exchange.instructions)
+        messages = messages or self._context.messages(
+            exchange.instructions, language=self._told_language(exchange)
+        )
         if self._hooks.hooks:
             info = self.info(exchange.turn_id, exchange)
             messages = await self._hooks.context(info, messages, exchange.timeline.hooks)
@@ -400,7 +450,8 @@ class Responder:
         speaker = AgentSpeaker(
             turn_id=exchange.turn_id,
             tts=self.models.tts,
-            voice=self.voice,
+            voice=self.voice_for(self._language_of(exchange)),
+            pack=pack_or_default(self._language_of(exchange)),
             emit=self._emit,
             clock=self._clock,
             timeline=exchange.timeline,
@@ -422,7 +473,8 @@ class Responder:
         if exchange.citations:
             await self._emit(CitationsOut(turn_id, tuple(exchange.citations)))
         if text or not calls:
-            await self._emit(TranscriptOut("agent", text, True, turn_id))
+            language = self._language_of(exchange)
+            await self._emit(TranscriptOut("agent", text, True, turn_id, language))
         if measured:
             await self._emit(MetricsOut(turn_id, latency))
         full = f"{heard_before} {speaker.said() if measured else text}".strip()
@@ -438,8 +490,9 @@ class Responder:
             self._context.add_agent(full, turn_id=turn_id)
         record_text = f"{heard_before} {text}".strip()
         record = await self._record(
-            exchange, "agent", record_text, started=started, latency_ms=latency
-        )
+            exchange, "agent", record_text, started=started, latency_ms=latency,
+            language=self._language_of(exchange),
+        )  # fmt: skip
         exchange.recorded = True  # a close from here on must not store it again
         await self._turn_log.agent_turn(record, calls)
         self._upkeep.agent_done()
@@ -471,7 +524,7 @@ class Responder:
         running = asyncio.ensure_future(self._tools.run(call, self.info(exchange.turn_id)))
         filler = None
         try:
-            line = self._tools.filler(call.name)
+            line = self._tools.filler(call.name, self._language_of(exchange))
             slow = await still_running(self._clock, running, self._tools.filler_after_ms)
             if slow and line and silent:
                 if exchange.task is not None:
@@ -522,3 +575,11 @@ async def _cancelled(task: asyncio.Task[None] | None) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def reply_language(agent: AgentConfig, voice: Voice) -> ReplyLanguage:
+    """The reply language of a new conversation with ``agent``, whose own voice is
+    ``voice``: an ``auto`` agent starts in its voice's language and may switch to any
+    language it has a voice for."""
+    own = voice.speaks()
+    return ReplyLanguage(agent.language, own[0], {*agent.voices, *own})

@@ -57,11 +57,12 @@ from parley.core.listener import Listener
 from parley.core.metrics import TurnTimeline
 from parley.core.pause_judge import PauseJudge
 from parley.core.records import PastTurn
-from parley.core.responder import Responder, SessionParts
+from parley.core.responder import Responder, SessionParts, reply_language
 from parley.core.tool_ledger import ToolLedger
 from parley.core.turn_log import TurnLog
 from parley.core.turns import EndOfTurn, Speculate, SpeechResumed, SpeechStart, TurnSignal
 from parley.core.upkeep import Say, Upkeep
+from parley.languages.packs import pack_or_default
 from parley.providers.llm.base import ToolChoice
 from parley.providers.stt.base import Transcript
 
@@ -134,6 +135,7 @@ class VoiceSession:
             self.turn_log, self.upkeep, emit, clock, wallclock,
         )  # fmt: skip
         self.responder = Responder(self, parts, agent, layer or AgentLayer())
+        self.upkeep.pack = pack_or_default(self.responder.language.current)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -157,6 +159,9 @@ class VoiceSession:
                             call.output if isinstance(call.output, str) else json.dumps(call.output)
                         )
                         self.context.add_tool_result(call.call_id, output, turn_id=turn.turn_id)
+            if turn.role == "agent" and turn.language is not None:
+                self.responder.language.restore(turn.language)
+                self.upkeep.pack = pack_or_default(self.responder.language.current)
             number = turn.turn_id.removeprefix("turn_")
             if number.isdigit():
                 self._turns = max(self._turns, int(number))
@@ -322,7 +327,7 @@ class VoiceSession:
         self._stt_task = stt
 
     async def _transcribe(self, audio: bytes) -> Transcript:
-        return await self.models.stt.transcribe(audio, language=self.agent.language)
+        return await self.models.stt.transcribe(audio, language=self.agent.stt_language)
 
     def _cancel_stt(self) -> None:
         self.judge.cancel()
@@ -335,17 +340,18 @@ class VoiceSession:
         transcript that looks complete starts the reply before the turn has ended."""
         if task is not self._stt_task or task.cancelled() or task.exception() is not None:
             return
-        text, base = task.result().text, self.agent.turns.end_of_turn_silence_ms
-        target = silence_target_ms(text, base)
+        transcript, base = task.result(), self.agent.turns.end_of_turn_silence_ms
+        text, pack = transcript.text, self.responder.heard_pack(transcript)
+        target = silence_target_ms(text, base, pack=pack)
         self.listener.end_turn_after(self.judge.silence_ms(min(target, base)))
-        if has_words(text):
+        if has_words(text, pack=pack):
             self.responder.speculative_transcript(text, self._timeline)
         if (
             self.engine.speculative_reply
             and self.listener.in_speech
             and target <= base
             and self.judge.finished is not False
-            and has_words(text)
+            and has_words(text, pack=pack)
             and not self.exchanges.busy
             and not self._paused
             and self.agent.auto_respond
@@ -452,6 +458,9 @@ class VoiceSession:
             await self._emit(ErrorOut("validation_error", message))
             return
         self.responder.voice = self.models.tts.voice(agent.voice_id)
+        if (agent.language, agent.voices) != (self.agent.language, self.agent.voices):
+            self.responder.language = reply_language(agent, self.responder.voice)
+            self.upkeep.pack = pack_or_default(self.responder.language.current)
         self.agent = self.upkeep.agent = self.responder.agent = agent
         self.context.system_prompt = agent.system_prompt
         self.judge.turns = agent.turns

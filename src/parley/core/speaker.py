@@ -20,6 +20,7 @@ from parley.core.clock import Clock
 from parley.core.events import AudioOut, ServerEvent, TranscriptOut
 from parley.core.hooks import ClauseOutcome, Interim
 from parley.core.metrics import TurnTimeline
+from parley.languages.packs import ENGLISH, LanguagePack
 from parley.providers.tts.base import TextToSpeech, Voice
 
 OUT_CHUNK_BYTES = 8000
@@ -80,8 +81,10 @@ class AgentSpeaker:
         playout_delay_ms: float = 100.0,
         release: asyncio.Event | None = None,
         review: ClauseReview | None = None,
+        pack: LanguagePack = ENGLISH,
     ) -> None:
         self.turn_id = turn_id
+        self._pack = pack
         self._tts, self._voice, self._emit, self._clock = tts, voice, emit, clock
         self.timeline = timeline
         self._output_open = output_open
@@ -202,7 +205,7 @@ class AgentSpeaker:
     ) -> None:
         """LLM tokens → clauses. Pauses while TTS synthesizes: speech already queued for
         the user comes first, and generation catches up while that audio plays."""
-        aggregator = ClauseAggregator()
+        aggregator = ClauseAggregator(pack=self._pack)
         try:
             async for token in tokens:
                 self.generated.append(token)

@@ -12,12 +12,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from parley.core.events import (
     ErrorOut,
     Interruption,
+    LanguageOut,
     MetricsOut,
     SafetyOut,
     ServerEvent,
     TranscriptOut,
     TurnPrediction,
 )
+from parley.languages import is_language
 
 STAGES = (
     "endpointing",
@@ -58,6 +60,18 @@ class ServerMetrics:
             "parley_sessions_ended", "Conversations ended, by reason", ["reason"], registry=r
         )
         self.turns = Counter("parley_turns", "Finished turns, by role", ["role"], registry=r)
+        self.turn_languages = Counter(
+            "parley_turn_languages",
+            "Finished turns by role and language (user: detected; agent: answered in)",
+            ["role", "language"],
+            registry=r,
+        )
+        self.language_switches = Counter(
+            "parley_language_switches",
+            "Conversations whose reply language followed the caller, by new language",
+            ["language"],
+            registry=r,
+        )
         self.stage = Histogram(
             "parley_turn_stage_seconds",
             "Per-turn latency of each pipeline stage (voice_to_voice: end of user speech "
@@ -249,8 +263,12 @@ class ServerMetrics:
                     self.retrieval(searched / 1000.0, "turn")
             case SafetyOut(kind=kind, action=action):
                 self.safety.labels(kind, action).inc()
-            case TranscriptOut(role=role, final=True):
+            case TranscriptOut(role=role, final=True, language=language):
                 self.turns.labels(role).inc()
+                if language is not None and is_language(language):  # a bounded label set
+                    self.turn_languages.labels(role, language).inc()
+            case LanguageOut(language=language):
+                self.language_switches.labels(language).inc()
             case Interruption():
                 self.interruptions.inc()
             case TurnPrediction(finished=finished, took_ms=took):

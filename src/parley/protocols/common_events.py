@@ -11,6 +11,7 @@ from parley.core.events import (
     CitationsOut,
     ControlAck,
     Interruption,
+    LanguageOut,
     MetricsOut,
     Pong,
     SafetyOut,
@@ -18,6 +19,7 @@ from parley.core.events import (
     ServerToolOut,
     TextIn,
     ToolCallOut,
+    TranscriptOut,
     TransferOut,
     TurnPrediction,
     UserTurnDropped,
@@ -51,6 +53,13 @@ def common_event(event: ServerEvent) -> tuple[str, dict[str, Any]] | None:
             }
         case UserTurnDropped():
             return "user_turn_dropped", {"turn_id": event.turn_id}
+        case LanguageOut():
+            return "language_changed", {
+                "language": event.language,
+                "previous": event.previous,
+                "turn_id": event.turn_id,
+                "probability": round(event.probability, 3),
+            }
         case ToolCallOut():
             return "tool_call", {
                 "call_id": event.call_id,
@@ -84,3 +93,14 @@ def common_event(event: ServerEvent) -> tuple[str, dict[str, Any]] | None:
         case Pong():
             return "pong", {"ts": event.ts}
     return None
+
+
+def transcript_language(event: TranscriptOut) -> dict[str, Any]:
+    """The language fields of a transcript event: ``language`` and, for a user turn,
+    ``language_probability``, each only when known."""
+    fields: dict[str, Any] = {}
+    if event.language is not None:
+        fields["language"] = event.language
+    if event.language_probability is not None:
+        fields["language_probability"] = round(event.language_probability, 3)
+    return fields

@@ -31,7 +31,7 @@ from parley.core.events import (
     TranscriptOut,
 )
 from parley.errors import ValidationError
-from parley.protocols.common_events import common_event, text_in
+from parley.protocols.common_events import common_event, text_in, transcript_language
 from parley.protocols.json_frames import decode_base64, first_error, frame_object
 
 PROTOCOL_VERSION = "1"
@@ -164,6 +164,7 @@ class NativeCodec:
                     "text": event.text,
                     "final": event.final,
                     "turn_id": event.turn_id,
+                    **transcript_language(event),
                 }
             case SpeechStarted():
                 return {"type": "speech_started"}

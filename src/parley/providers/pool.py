@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 KINDS = ("stt", "llm", "tts", "vad", "turn")
 OPTIONAL_KINDS = frozenset({"turn"})
 """Kinds a pool may have no provider of (no end-of-turn model: turns end by silence)."""
+MULTILINGUAL_STT = "stt:whisper-multilingual"
+"""The speech model of agents that hear more than English (unless they name their own)."""
 REACHABLE_TTL_S = 10.0
 """How long the answer of a remote provider's reachability check is reused."""
 Loader = Callable[[Settings], Any]
@@ -52,6 +54,18 @@ def _whisper(s: Settings) -> SpeechToText:
     from parley.providers.stt.whisper_local import WhisperSTT
 
     return WhisperSTT(
+        threads=s.models.stt_threads,
+        beam_size=s.models.stt_beam_size,
+        short_window=s.models.stt_short_window,
+    )
+
+
+def _whisper_multilingual(s: Settings) -> SpeechToText:
+    from parley.providers.stt.whisper_local import WhisperSTT
+    from parley.providers.stt.whisper_multilingual import multilingual_model_dir
+
+    return WhisperSTT(
+        multilingual_model_dir(s.resolved_models_dir()),
         threads=s.models.stt_threads,
         beam_size=s.models.stt_beam_size,
         short_window=s.models.stt_short_window,
@@ -77,6 +91,12 @@ def _piper(s: Settings) -> TextToSpeech:
     return PiperTTS(threads=s.models.tts_threads)
 
 
+def _espeak(s: Settings) -> TextToSpeech:
+    from parley.providers.tts.espeak_local import EspeakTTS
+
+    return EspeakTTS()
+
+
 def _silero(s: Settings) -> VADFactory:
     from parley.providers.vad.silero import SileroModel
 
@@ -91,8 +111,10 @@ def _smart_turn(s: Settings) -> TurnModel:
 
 BUILT_IN: dict[str, Loader] = {
     "stt:whisper-local": _whisper,
+    "stt:whisper-multilingual": _whisper_multilingual,
     "llm:llama-local": _llama,
     "tts:piper-local": _piper,
+    "tts:espeak-ng": _espeak,
     "vad:silero": _silero,
     "turn:smart-turn": _smart_turn,
 }
@@ -100,10 +122,16 @@ BUILT_IN: dict[str, Loader] = {
 
 BUILT_IN_INFO: dict[str, ProviderInfo] = {
     "stt:whisper-local": ProviderInfo("stt:whisper-local", "stt", "local", "Whisper tiny.en int8"),
+    "stt:whisper-multilingual": ProviderInfo(
+        "stt:whisper-multilingual", "stt", "local", "Whisper base multilingual int8"
+    ),
     "llm:llama-local": ProviderInfo(
         "llm:llama-local", "llm", "local", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M"
     ),
     "tts:piper-local": ProviderInfo("tts:piper-local", "tts", "local", "Piper en_US joe medium"),
+    "tts:espeak-ng": ProviderInfo(
+        "tts:espeak-ng", "tts", "local", "eSpeak NG (Debian), basic voices in many languages"
+    ),
     "vad:silero": ProviderInfo("vad:silero", "vad", "local", "Silero VAD v6"),
     "turn:smart-turn": ProviderInfo(
         "turn:smart-turn", "turn", "local", "Smart Turn v3.2 end-of-turn model"
@@ -218,6 +246,15 @@ class ProviderPool:
         if spec not in self.names(kind):
             raise ValidationError(f"unknown {kind} provider {spec!r}; known: {self.names(kind)}")
 
+    def available(self, spec: str) -> bool:
+        """False for a built-in local model whose packages are not installed (checked
+        without loading it); True otherwise."""
+        if spec == MULTILINGUAL_STT and spec in self._loaders and spec not in self._loaded:
+            from parley.providers.stt.whisper_multilingual import multilingual_installed
+
+            return multilingual_installed()
+        return spec in self._loaders
+
     def is_loaded(self, spec: str) -> bool:
         """True once ``spec`` was loaded."""
         return spec in self._loaded
@@ -257,10 +294,16 @@ class ProviderPool:
     def _kinds(self) -> list[str]:
         return [k for k in KINDS if k in self.defaults or k not in OPTIONAL_KINDS]
 
-    async def for_session(self, overrides: dict[str, Any] | None = None) -> SessionProviders:
+    async def for_session(
+        self, overrides: dict[str, Any] | None = None, *, multilingual: bool = False
+    ) -> SessionProviders:
         """The providers of a session whose agent names ``overrides`` (``{"llm":
-        "llm:..."}``; kinds it does not name get the defaults)."""
+        "llm:..."}``; kinds it does not name get the defaults). A ``multilingual`` agent
+        (one that hears more than English) gets the multilingual speech model unless it
+        names its own, or the operator made another one the default."""
         chosen = {k: str((overrides or {}).get(k) or self.defaults[k]) for k in self._kinds()}
+        if multilingual and not (overrides or {}).get("stt") and chosen["stt"] == DEFAULTS["stt"]:
+            chosen["stt"] = MULTILINGUAL_STT
         for kind, spec in chosen.items():
             self.check(spec, kind)
         loaded = {kind: await self.load(spec) for kind, spec in chosen.items()}

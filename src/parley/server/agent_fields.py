@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    field_validator,
+)
 from pydantic_core import PydanticUndefined
 
 from parley.core.turns import TurnDetectionMode
+from parley.languages import AUTO, base_code, is_language
 from parley.safety.loops import LoopSettings
 from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.state import ServerState
@@ -30,6 +39,16 @@ from parley.single_line import ONE_LINE, SingleLine
 from parley.storage import AgentRecord, AgentStatus
 from parley.tools.definitions import AnyTool, ToolDefinition, repeated_names
 
+
+def _known_language(code: str) -> str:
+    """``code`` if it is ``auto`` or a language Parley knows."""
+    if code != AUTO and not is_language(base_code(code)):
+        raise ValueError(
+            f"unknown language {code!r}; use an ISO 639-1 code such as 'es', or 'auto'"
+        )
+    return code
+
+
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 VadThreshold = Annotated[float, Field(ge=0.05, le=0.95), NoBool]
 EndOfTurnSilence = Annotated[int, Field(ge=100, le=5000), NoBool]
@@ -39,7 +58,12 @@ IdlePrompts = Annotated[int, Field(ge=0, le=5), NoBool]
 Name = Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]
 SystemPrompt = Annotated[str, Field(min_length=1, max_length=20_000)]
 FirstMessage = Annotated[str, Field(min_length=1, max_length=2000)]
-Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+Language = Annotated[
+    str, Field(pattern=r"^(auto|[a-z]{2,3}(-[A-Za-z0-9]{2,4})?)$"), AfterValidator(_known_language)
+]
+LanguageCode = Annotated[
+    str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,4})?$"), AfterValidator(_known_language)
+]
 MaxTurns = Annotated[int, Field(ge=1, le=1000), NoBool]
 
 
@@ -121,7 +145,23 @@ AGENT_FIELDS: dict[str, AgentField] = {
     "first_message": AgentField(
         str | None, FirstMessage, None, nullable=True, description="spoken when a call starts"
     ),
-    "language": AgentField(str, Language, "en"),
+    "language": AgentField(
+        str,
+        Language,
+        "en",
+        description="the language the agent answers in: a code ('es': it understands "
+        "callers in any language and always answers in Spanish) or 'auto' (the caller's "
+        "language, detected); 'en' keeps the fast English-only speech model "
+        "(docs/languages.md)",
+    ),
+    "voices": AgentField(
+        dict[str, str],
+        Annotated[dict[LanguageCode, SingleLine], Field(max_length=50)],
+        factory=dict,
+        description='the voice of each language the agent may answer in (e.g. {"es": '
+        '"espeak-es"}); other languages get voice_id when it speaks them, else the '
+        "installed default for the language (GET /v1/voices?language=es)",
+    ),
     "tools": AgentField(
         list[dict[str, Any]],
         Annotated[list[ToolDefinition], Field(max_length=64)],

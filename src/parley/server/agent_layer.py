@@ -10,6 +10,7 @@ from parley.core.agent import AgentLayer, SessionModels
 from parley.core.hooks import TurnHook
 from parley.errors import SessionError
 from parley.knowledge.hook import KnowledgeHook
+from parley.languages.packs import pack_or_default
 from parley.safety.judge import CriteriaJudge
 from parley.safety.loop_hook import LoopHook
 from parley.safety.loops import LoopSettings
@@ -59,19 +60,20 @@ async def agent_layer(
     grounding in its knowledge bases."""
     hooks: list[TurnHook] = []
     lines: set[str] = set()
+    pack = pack_or_default(agent.language)  # auto: English until the caller is heard
     if agent.content_policy_id is not None:
         policy = await session_policy(state, agent.content_policy_id, models)
         hooks.append(PolicyHook(policy))
-        lines |= policy.fixed_lines()
+        lines |= policy.fixed_lines(pack)
     loops = LoopSettings.model_validate(agent.loop_detection or {})
     if loops.enabled:
         hooks.append(LoopHook(loops))
         if loops.action != "steer":
-            lines.add(loops.spoken_line())
+            lines.add(loops.spoken_line(pack))
     if agent.knowledge_base_ids:
         hooks.append(KnowledgeHook(state.retriever, agent.knowledge_base_ids))
     tools = await server_tools(state, agent, session)
-    lines |= tools.lines()
+    lines |= tools.lines(pack.code)
     return AgentLayer(hooks=tuple(hooks), tools=tools, fixed_lines=frozenset(lines))
 
 

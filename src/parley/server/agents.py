@@ -21,6 +21,7 @@ from parley.server.agent_fields import (
 )
 from parley.server.auth import ApiKey, State
 from parley.server.errors import error_responses
+from parley.server.languages import check_agent_languages
 from parley.server.state import ServerState
 from parley.single_line import SingleLine
 from parley.storage import AgentRecord
@@ -111,6 +112,10 @@ async def _create(body: AgentCreate, state: ServerState) -> Agent:
     check_providers(state, values["provider_overrides"])
     await check_agent_layer(state, values)
     await check_voice(state, values["voice_id"], values["provider_overrides"])
+    await check_agent_languages(
+        state.ready_providers(), values["language"], values["voice_id"], values["voices"],
+        values["provider_overrides"],
+    )  # fmt: skip
     turn = {name: values.pop(name) for name in TURN_SETTINGS}
     settings = {name: value for name, value in turn.items() if value is not None}
     record = await state.agents.create(**_stored(values), settings=settings)
@@ -171,6 +176,14 @@ async def update_agent(
     if "voice_id" in changes or (changes.get("provider_overrides") or {}).get("tts"):
         overrides = changes.get("provider_overrides", current.provider_overrides)
         await check_voice(state, changes.get("voice_id", current.voice_id), overrides)
+    if changes.keys() & {"language", "voices", "voice_id", "provider_overrides"}:
+        await check_agent_languages(
+            state.ready_providers(),
+            changes.get("language", current.language),
+            changes.get("voice_id", current.voice_id),
+            changes.get("voices", current.voices),
+            changes.get("provider_overrides", current.provider_overrides),
+        )
     turn = {name: changes.pop(name) for name in TURN_SETTINGS if name in changes}
     if turn:
         settings = dict(current.settings)

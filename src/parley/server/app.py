@@ -25,6 +25,7 @@ from parley.server import (
     cluster,
     keys,
     knowledge,
+    languages_api,
     policies,
     providers_api,
     realtime,
@@ -157,6 +158,7 @@ def create_app(
     app.include_router(knowledge.router)
     app.include_router(sessions.router)
     app.include_router(voices.router)
+    app.include_router(languages_api.router)
     app.include_router(keys.router)
     app.include_router(cluster.router)
     app.include_router(providers_api.router)

@@ -36,6 +36,7 @@ from parley.safety.policy_hook import PolicyHook
 from parley.safety.recording_redaction import redact_recording
 from parley.server.admission import abandon
 from parley.server.inbound_limits import POLICY_VIOLATION, AudioPacer, Refusal
+from parley.server.languages import session_voices
 from parley.server.session_config import agent_config, engine_config
 from parley.server.sessions import hash_token
 from parley.server.state import NO_AGENT_LAYER, LiveSession, ServerState, Transport
@@ -100,6 +101,7 @@ def past_turns(stored: list[StoredTurn]) -> list[PastTurn]:
             t.text,
             t.interrupted,
             tuple(_call(c) for c in t.tool_calls if c.get("call_id") and c.get("name")),
+            t.language,
         )
         for t in stored
     ]
@@ -176,10 +178,18 @@ class LiveConversation:
         the server's defaults for the rest), loaded on first use and shared. A
         ``resumed`` one goes on from its stored turns."""
         try:
-            chosen = await state.providers.for_session(agent.provider_overrides)
-            models = SessionModels(
-                chosen.stt, chosen.llm, chosen.tts, chosen.vad_factory(), chosen.turn
-            )
+            if config is None:
+                config = agent_config(
+                    agent, state, first_message=record.initial_message, session=record
+                )
+            pool, overrides = state.providers, agent.provider_overrides
+            chosen = await pool.for_session(overrides, multilingual=not config.english_only)
+            tts = chosen.tts
+            if not config.english_only or agent.voices:
+                spec = overrides.get("tts") or pool.defaults["tts"]
+                voices, tts = await session_voices(pool, config, agent.voices, spec)
+                config = replace(config, voices=voices)
+            models = SessionModels(chosen.stt, chosen.llm, tts, chosen.vad_factory(), chosen.turn)
             layer = await state.agent_layer(agent, record, models)
             if layer.fixed_lines:  # fillers and fallbacks start at once, not after synthesis
                 models = replace(models, tts=CachedPhrasesTTS(models.tts, layer.fixed_lines))

@@ -140,6 +140,14 @@ class Turn(BaseModel):
     tool_calls: list[ToolCallMade] = []
     safety: list[SafetyMark] = []
     citations: list[CitedPassage] = []
+    language: str | None = Field(
+        None,
+        description="a user turn's detected language; an agent turn's reply language "
+        "(ISO 639-1; null when unknown)",
+    )
+    language_probability: float | None = Field(
+        None, description="how sure speech-to-text was of a user turn's language (0-1)"
+    )
 
     @classmethod
     def of(cls, turn: StoredTurn) -> Turn:
@@ -155,6 +163,8 @@ class Turn(BaseModel):
             tool_calls=[ToolCallMade.model_validate(c) for c in turn.tool_calls],
             safety=[SafetyMark.model_validate(m) for m in turn.safety],
             citations=[CitedPassage.model_validate(c) for c in turn.citations],
+            language=turn.language,
+            language_probability=turn.language_probability,
         )
 
 

@@ -43,8 +43,10 @@ from parley.protocols.socketio import (
 )
 from parley.server.admission import new_resume_token, open_session, opening, resume_session
 from parley.server.auth import authenticate, credential
+from parley.server.bootstrap import DEFAULT_VOICE_ID
 from parley.server.conversation import LiveConversation
 from parley.server.inbound_limits import POLICY_VIOLATION, ConnectionGuard, peer_of
+from parley.server.languages import check_agent_languages, installed_voices
 from parley.server.session_config import agent_config
 from parley.server.socket_pump import WireTransport
 from parley.server.state import ServerState
@@ -318,8 +320,8 @@ class SocketIOAgentServer:
                 f"session {running.session_id} is already running; send end_session first"
             )
         voice = (request.voice or client.voice) if request.ad_hoc else None
-        if voice is not None:
-            self._check_voice(voice)
+        if request.ad_hoc:
+            await self._check_voice_and_language(voice, request.language)
         previous: str | None = None
         if request.resume_token:
             resumed = await resume_session(self.state, request.resume_token, peer=client.host)
@@ -370,13 +372,23 @@ class SocketIOAgentServer:
         if not started:
             await self._finish(client, live, "agent_deleted")
 
-    def _check_voice(self, voice: str) -> None:
-        voices = [v.id for v in self.state.ready_providers().tts.voices()]
-        if voice not in voices:
-            raise ValidationError(
-                f"start_session: voice: unknown voice {voice!r}; available: {', '.join(voices)}",
-                param="voice",
-            )
+    async def _check_voice_and_language(self, voice: str | None, language: str | None) -> None:
+        """An ad-hoc session's voice must exist, and its language must be one the server
+        can hear and answer in (nothing is started otherwise)."""
+        pool = self.state.ready_providers()
+        if voice is not None:
+            voices = [v.voice.id for v in await installed_voices(pool)]
+            if voice not in voices:
+                raise ValidationError(
+                    f"start_session: voice: unknown voice {voice!r}; available: "
+                    f"{', '.join(voices)}",
+                    param="voice",
+                )
+        if language is not None:
+            try:
+                await check_agent_languages(pool, language, voice or DEFAULT_VOICE_ID, {}, None)
+            except ValidationError as exc:
+                raise ValidationError(f"start_session: {exc.message}", param="language") from None
 
     async def _watch(self, client: _Client, live: LiveConversation) -> None:
         """Finish the session when it ends by itself (idle, max_turns, agent deleted)."""

@@ -40,6 +40,8 @@ class AgentRecord:
     web_search: bool = False
     provider_overrides: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    voices: dict[str, str] = field(default_factory=dict)
+    """The voice of each language the agent answers in (language code → voice id)."""
 
 
 _UPDATABLE = frozenset(f.name for f in fields(AgentRecord)) - {"id", "created_at", "updated_at"}
@@ -69,6 +71,7 @@ class AgentRepository:
         web_search: bool = False,
         provider_overrides: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        voices: dict[str, str] | None = None,
     ) -> AgentRecord:
         """Create an agent, with ``agent_id`` if given (e.g. ``agt_demo``).
 
@@ -92,6 +95,7 @@ class AgentRepository:
             web_search=web_search,
             provider_overrides=dict(provider_overrides or {}),
             metadata_=dict(metadata or {}),
+            voices=dict(voices or {}),
             created_at=now,
             updated_at=now,
         )

@@ -132,6 +132,8 @@ class AgentRow(Base):
     voice_id: Mapped[str] = mapped_column(String(200))
     first_message: Mapped[str | None] = mapped_column(FreeText, nullable=True)
     language: Mapped[str] = mapped_column(String(32), default="en", server_default="en")
+    voices: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
+    """The voice of each language the agent answers in (language code → voice id)."""
     max_turns: Mapped[int] = mapped_column(Integer, default=50, server_default="50")
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -195,6 +197,10 @@ class TurnRow(Base):
     """What content safety did on the turn: ``kind``, ``action``, ``policy_id``, ``detail``."""
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     """The knowledge-base passages the turn's reply was grounded in."""
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """A user turn's detected language; an agent turn's reply language."""
+    language_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """How sure speech-to-text was of a user turn's ``language``."""
 
 
 class PolicyRow(Base):

@@ -63,6 +63,8 @@ class StoredTurn:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     safety: list[dict[str, Any]] = field(default_factory=list)
     citations: list[dict[str, Any]] = field(default_factory=list)
+    language: str | None = None
+    language_probability: float | None = None
 
 
 def session_record(row: SessionRow) -> SessionRecord:
@@ -165,6 +167,8 @@ class SessionRepository:
             tool_calls=[call.as_json() for call in turn.tool_calls],
             safety=[mark.as_json() for mark in turn.safety],
             citations=[c.as_json() for c in turn.citations],
+            language=turn.language,
+            language_probability=turn.language_probability,
         )
         missing = NotFoundError(f"session {session_id!r} not found", param="session_id")
         await insert(self._db, row, missing)

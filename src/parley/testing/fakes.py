@@ -274,7 +274,7 @@ class ScriptedToolRunner(ToolRunner):
     def runs_on_server(self, name: str) -> bool:
         return name in self.outputs
 
-    def filler(self, name: str) -> str | None:
+    def filler(self, name: str, language: str | None = None) -> str | None:
         return self._filler
 
     async def run(self, call: ToolCall, turn: TurnInfo) -> ToolOutcome:

@@ -70,6 +70,11 @@ export interface TranscriptInfo {
   /** false for the agent's live captions, true for a whole turn (users: always true). */
   final: boolean;
   turnId: string | null;
+  /** The language of the turn: detected for the user's, answered in for the agent's
+   *  (null when unknown, e.g. live captions). */
+  language: string | null;
+  /** How sure speech-to-text was of a user turn's language (0-1), else null. */
+  languageProbability: number | null;
 }
 
 export interface TurnMetrics {
@@ -190,6 +195,16 @@ export interface ParleyTurnPredictionMessage extends ParleyMessage {
   finished: boolean;
   wait_ms: number;
   took_ms: number;
+}
+
+/** The agent now answers in `language` (an agent with `language: "auto"` followed the
+ *  caller); also delivered through the `message` event. */
+export interface ParleyLanguageChangedMessage extends ParleyMessage {
+  type: 'language_changed';
+  language: string;
+  previous: string;
+  turn_id: string;
+  probability: number;
 }
 
 export interface ParleyVoiceEvents {

@@ -636,7 +636,12 @@
           this._onAgentAudio(msg);
           break;
         case 'transcript':
-          this._emit('transcript', msg.role, msg.text, { final: !!msg.final, turnId: msg.turn_id || null });
+          this._emit('transcript', msg.role, msg.text, {
+            final: !!msg.final,
+            turnId: msg.turn_id || null,
+            language: msg.language || null,
+            languageProbability: typeof msg.language_probability === 'number' ? msg.language_probability : null,
+          });
           break;
         case 'metrics':
           this._emit('metrics', { turnId: msg.turn_id || null, latencyMs: msg.latency_ms || {} });

@@ -19,7 +19,7 @@ from parley.core.events import (
     TranscriptOut,
 )
 from parley.errors import ParleyError
-from parley.protocols.common_events import common_event
+from parley.protocols.common_events import common_event, transcript_language
 from parley.protocols.socketio.messages import PROTOCOL_VERSION
 from parley.protocols.socketio.session import EffectiveSettings
 
@@ -64,7 +64,7 @@ class SessionEncoder:
             case TranscriptOut():
                 name = "transcription" if event.role == "user" else "response"
                 text = {"text": event.text, "is_final": event.final, "turn_id": event.turn_id}
-                return [(name, text)]
+                return [(name, {**text, **transcript_language(event)})]
             case AgentTurnEnd():
                 total = self._chunks.pop(event.turn_id, 0)
                 end = {"total_chunks": total, "turn_id": event.turn_id, "status": event.status}

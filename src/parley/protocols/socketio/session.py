@@ -8,6 +8,7 @@ from typing import Any
 
 from parley.audio.pcm import FRAME_MS, SAMPLE_RATE
 from parley.core.agent import AgentConfig
+from parley.languages import AUTO
 from parley.protocols.socketio.messages import StartSessionPayload
 
 AUDIO_FORMAT = {"encoding": "pcm16", "sample_rate": SAMPLE_RATE, "channels": 1}
@@ -75,9 +76,8 @@ def start_session(message: StartSessionPayload, raw: dict[str, Any]) -> StartSes
         )
         vad = clamped
     language = message.language
-    if language == "auto":
-        notes.append("language auto-detection is not available; the agent's language is used")
-        language = None
+    if message.agent_id is None and language is None:
+        language = AUTO  # as the API documents: no language, detect the caller's
     if message.agent_id is not None:
         ignored = [
             name

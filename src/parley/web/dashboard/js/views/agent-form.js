@@ -9,6 +9,7 @@ import { toast } from "../ui.js";
 import { listPolicies, loopFields, policySelect } from "./agent-safety.js";
 import { pretty, toolsEditor } from "./agent-tools.js";
 import { knowledgeFields, listKnowledgeBases } from "./knowledge-attach.js";
+import { languageFields, listLanguages } from "./agent-languages.js";
 
 const DEFAULT_PREVIEW = "Hello! This is how I sound.";
 
@@ -24,7 +25,7 @@ export async function render({ root, params, signal, navigate }) {
   const editing = Boolean(params.id);
   root.append(loading(editing ? "Loading agent…" : "Loading…"));
   let kbLoadFailed = false;
-  const [agent, voices, others, providers, providerInfos, policies, bases] = await Promise.all([
+  const [agent, voices, others, providers, providerInfos, policies, bases, languages] = await Promise.all([
     editing ? api("GET", `/v1/agents/${encodeURIComponent(params.id)}`, { signal }) : null,
     listVoices(signal),
     api("GET", "/v1/agents", { query: { limit: 100 }, signal }).then((p) => p.data),
@@ -45,6 +46,11 @@ export async function render({ root, params, signal, navigate }) {
       kbLoadFailed = true;
       return [];
     }),
+    // Without the languages the select offers English, auto and the agent's own.
+    listLanguages(signal).catch((error) => {
+      if (error?.name === "AbortError") throw error;
+      return [];
+    }),
   ]);
   const defaults = serverDefaults(others);
   const settings = agent?.settings ?? {};
@@ -55,7 +61,7 @@ export async function render({ root, params, signal, navigate }) {
   const name = input({ name: "name", maxlength: 200, required: true, value: agent?.name ?? "", autocomplete: "off", dataset: { autofocus: "" } });
   const prompt = textarea({ name: "system_prompt", rows: 6, maxlength: 20000, required: true, value: agent?.system_prompt ?? "" });
   const firstMessage = textarea({ name: "first_message", rows: 2, maxlength: 2000, value: agent?.first_message ?? "" });
-  const language = input({ name: "language", value: agent?.language ?? "en", maxlength: 5, autocomplete: "off", spellcheck: "false", class: "input input-short" });
+  const langs = languageFields({ languages, voices, agent });
   const maxTurns = numberInput({ name: "max_turns", min: 1, max: 1000, step: 1, value: String(agent?.max_turns ?? 50), class: "input input-short" });
   const status = editing
     ? select([["active", "Active: takes conversations"], ["paused", "Paused: refuses new conversations"]], agent.status, { name: "status" })
@@ -205,7 +211,7 @@ export async function render({ root, params, signal, navigate }) {
       h(
         "div",
         { class: "grid-3" },
-        field({ label: "Language", control: language, param: "language", hint: "e.g. en or en-US." }),
+        langs.languageField,
         field({ label: "Max turns", control: maxTurns, param: "max_turns", hint: "1–1000 user turns, then a goodbye." }),
         status ? field({ label: "Status", control: status, param: "status" }) : null,
       ),
@@ -227,6 +233,7 @@ export async function render({ root, params, signal, navigate }) {
       ),
       previewAudio,
       previewStatus,
+      langs.voicesField,
     ),
     section(
       "Turn-taking",
@@ -328,7 +335,8 @@ export async function render({ root, params, signal, navigate }) {
       system_prompt: prompt.value,
       voice_id: voice.value,
       first_message: firstMessage.value.trim() || null,
-      language: language.value.trim(),
+      language: langs.values().language,
+      voices: langs.values().voices,
       max_turns: number(maxTurns, "max_turns"),
       tools: tools.values(json),
       content_policy_id: contentPolicy.control.value || null,

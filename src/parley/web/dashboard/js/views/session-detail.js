@@ -103,6 +103,7 @@ export async function render({ root, params, signal, navigate }) {
           "div",
           { class: "turn-meta" },
           t.interrupted ? h("span", { class: "chip chip-warn" }, "interrupted") : null,
+          t.language ? h("span", { class: "chip", title: languageTitle(t) }, t.language) : null,
           typeof t.latency_ms?.voice_to_voice === "number" ? h("span", { class: "chip chip-accent" }, `voice to voice ${formatMs(t.latency_ms.voice_to_voice)}`) : null,
         ),
         t.safety?.length ? safetyMarks(t.safety) : null,
@@ -262,4 +263,11 @@ function toolCalls(calls) {
       ),
     ),
   );
+}
+
+/** What a turn's language chip says on hover: detected (and how surely) or answered in. */
+function languageTitle(turn) {
+  if (turn.role !== "user") return `answered in ${turn.language}`;
+  const sure = typeof turn.language_probability === "number" ? ` (${Math.round(turn.language_probability * 100)} % sure)` : "";
+  return `detected ${turn.language}${sure}`;
 }

@@ -218,6 +218,11 @@ export async function render({ root, params, signal, navigate }) {
     if (!turnId) turnId = role === "user" ? `u${(userCounter += final ? 1 : 0)}` : "agent";
     const li = turnElement(role === "user" ? "user" : "agent", turnId, final);
     li.querySelector(".turn-text").textContent = text;
+    if (final && info.language) li.dataset.language = info.language;
+    const who = li.querySelector(".turn-who");
+    if (final && info.language && !who.querySelector(".chip")) {
+      who.append(" ", h("span", { class: "chip", title: role === "user" ? "detected language" : "answered in" }, info.language));
+    }
     if (role === "user" && final) setPhase("thinking");
     li.scrollIntoView({ block: "nearest" });
   }
