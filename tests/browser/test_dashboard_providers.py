@@ -102,6 +102,11 @@ async def test_providers_page_lists_the_built_in_providers_as_reachable_defaults
         await expect(row.get_by_text("Built in")).to_be_visible()
         await expect(row.get_by_text("In this server")).to_be_visible()
     await expect(table).to_contain_text("Whisper tiny.en")
+    # Built in but not a default: the multilingual speech model and the eSpeak NG voices.
+    for name in ("stt:whisper-multilingual", "tts:espeak-ng"):
+        row = table.locator(f'tr[data-provider="{name}"]')
+        await expect(row.get_by_text("Built in")).to_be_visible()
+        await expect(row.get_by_text("default", exact=True)).to_have_count(0)
     await expect(page.get_by_text("cannot be reached")).to_have_count(0)
     assert await page.get_by_text("unreachable").count() == 0
     await shot(page, artifacts, "providers")
@@ -153,7 +158,8 @@ async def test_providers_page_shows_remote_and_unreachable_providers_without_sec
     llms = table.locator('tbody[data-kind="llm"] tr[data-provider]')
     await expect(llms.filter(has_text="llm:offline")).to_have_count(1)
     await expect(llms.filter(has_text="llm:llama-local")).to_have_count(1)
-    await expect(table.locator('tbody[data-kind="tts"] tr[data-provider]')).to_have_count(2)
+    tts_rows = table.locator('tbody[data-kind="tts"] tr[data-provider]')
+    await expect(tts_rows).to_have_count(3)  # Piper, eSpeak NG and the remote one
 
     text = await page.locator("body").inner_text()
     html = await page.content()
@@ -190,6 +196,7 @@ async def test_agent_form_voice_list_follows_the_tts_provider(
     await expect(tts.locator("option")).to_have_text(
         [
             "Server default (tts:piper-local)",
+            "tts:espeak-ng · eSpeak NG (Debian), basic voices in many languages",
             "tts:piper-local · Piper en_US joe medium",
             "tts:remote · tts-1",
         ]
