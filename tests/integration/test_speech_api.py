@@ -22,6 +22,7 @@ import pytest
 from parley.audio.wav import decode_wav, wav_bytes
 from parley.client import ParleyClient
 from parley.server.speech import MAX_SPEECH_BODY_BYTES, MAX_UPLOAD_BYTES
+from parley.testing.multilingual_speech import real_clips
 from parley.testing.recordings import Recording
 from parley.testing.wer import normalized_wer
 from tests.integration.api_support import assert_error, auth
@@ -99,6 +100,20 @@ def test_response_formats_and_named_provider(
     with clip.path.open("rb") as f:
         text = client.audio.transcriptions.create(model="whisper-1", file=f, response_format="text")
     assert isinstance(text, str) and text.strip() == verbose.text
+
+
+def test_other_languages_use_the_multilingual_model(client: openai.OpenAI) -> None:
+    clip = max(real_clips("es", per_language=4), key=lambda c: len(c.pcm))
+    wav = wav_bytes(clip.pcm, 16000)
+    given = client.audio.transcriptions.create(
+        model="whisper-1", file=("es.wav", wav), response_format="verbose_json", language="es"
+    )
+    assert given.language == "es"  # type: ignore[attr-defined]
+    assert normalized_wer([clip.text], [given.text], english=False) <= 0.4, given.text
+    detected = client.audio.transcriptions.create(
+        model="stt:whisper-multilingual", file=("es.wav", wav), response_format="verbose_json"
+    )
+    assert detected.language == "es", detected  # type: ignore[attr-defined]
 
 
 def encode(pcm: bytes, container: str, codec: str, rate: int = 44100) -> bytes:

@@ -26,8 +26,9 @@ from parley.audio.resample import StreamResampler
 from parley.audio.wav import WAV_HEADER_BYTES, wav_header
 from parley.core.clauses import ClauseAggregator
 from parley.errors import AudioError, PayloadTooLargeError, ValidationError
+from parley.languages import base_code
 from parley.protocols.json_frames import first_error
-from parley.providers.pool import ProviderPool
+from parley.providers.pool import DEFAULTS, MULTILINGUAL_STT, ProviderPool
 from parley.providers.stt.base import SpeechToText
 from parley.providers.tts.base import TextToSpeech, Voice
 from parley.server.auth import ApiKey, State, get_state
@@ -84,10 +85,18 @@ def _router(endpoint: str, max_body_bytes: int) -> APIRouter:
     return APIRouter(prefix="/v1/audio", tags=["audio"], route_class=SpeechRoute)
 
 
-async def _stt(pool: ProviderPool, model: str) -> SpeechToText:
-    """The STT provider ``model`` names, or the default one."""
-    stt: SpeechToText = await pool.load(model) if model in pool.names("stt") else pool.stt
-    return stt
+async def _stt(pool: ProviderPool, model: str, language: str | None) -> SpeechToText:
+    """The STT provider ``model`` names; else, for a language other than English, the
+    multilingual model (when installed and the default is the built-in English one);
+    else the default one."""
+    if model in pool.names("stt"):
+        stt: SpeechToText = await pool.load(model)
+        return stt
+    english = language is None or base_code(language) == "en"
+    if not english and pool.defaults["stt"] == DEFAULTS["stt"] and pool.available(MULTILINGUAL_STT):
+        stt = await pool.load(MULTILINGUAL_STT)
+        return stt
+    return pool.stt
 
 
 async def _tts(pool: ProviderPool, model: str) -> TextToSpeech:
@@ -193,7 +202,7 @@ async def transcribe(request: Request, state: State, _key: ApiKey) -> Response:
         raise ValidationError("stream: streamed transcription is not supported", param="stream")
     if "file" not in form:
         raise ValidationError("file: Field required", param="file")
-    stt = await _stt(pool, fields.model)
+    stt = await _stt(pool, fields.model, fields.language)
     t0 = time.perf_counter()
     pcm = await asyncio.get_running_loop().run_in_executor(_DECODERS, _decode, form["file"].data)
     language = fields.language
