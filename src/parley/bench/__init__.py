@@ -36,4 +36,5 @@ BENCHMARKS = (
     "grounding",
     "turns",
     "cluster",
+    "languages",
 )
