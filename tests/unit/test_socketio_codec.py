@@ -749,3 +749,16 @@ def test_fuzz_audio_streams_decode_to_whole_pcm16_samples(chunks: list[dict[str,
         assert isinstance(decoded, AudioIn) and len(decoded.pcm) % 2 == 0
         if chunk.get("sample_rate", 16000) == 16000:
             assert decoded.pcm == chunk["audio"]
+
+
+def test_an_ad_hoc_session_in_another_language_does_not_say_the_english_greeting() -> None:
+    from parley.core.agent import AgentConfig
+    from parley.server.socketio_agent import _ad_hoc
+
+    default = AgentConfig("agt_demo", "Be brief.", "en_US-joe-medium", first_message="Hi!")
+    assert _ad_hoc(default, StartSession(language="auto"), None).first_message == "Hi!"
+    assert _ad_hoc(default, StartSession(language="en"), None).first_message == "Hi!"
+    spanish = _ad_hoc(default, StartSession(language="es"), "espeak-es")
+    assert spanish.language == "es" and spanish.first_message is None
+    asked = _ad_hoc(default, StartSession(language="es", first_message="¡Hola!"), None)
+    assert asked.first_message == "¡Hola!"

@@ -32,6 +32,7 @@ from parley.errors import (
     SessionError,
     ValidationError,
 )
+from parley.languages import AUTO
 from parley.protocols.socketio import (
     NAMESPACE,
     EffectiveSettings,
@@ -417,15 +418,19 @@ class SocketIOAgentServer:
 
 def _ad_hoc(config: AgentConfig, request: StartSession, voice: str | None) -> AgentConfig:
     """The default agent with the session's own prompt, voice, language and greeting.
-    Its greeting stays only when the prompt does (no ``instructions``)."""
+    Its greeting stays only when the prompt does (no ``instructions``) and the session
+    answers in the agent's language (or follows the caller's): it is not translated."""
     greeting = config.first_message if request.instructions is None else None
+    language = request.language or config.language
+    if language not in (AUTO, config.language):
+        greeting = None
     if request.first_message is not None:
         greeting = request.first_message or None
     return replace(
         config,
         system_prompt=request.instructions or config.system_prompt,
         voice_id=voice or config.voice_id,
-        language=request.language or config.language,
+        language=language,
         first_message=greeting,
     )
 
