@@ -87,11 +87,12 @@ class Harness:
         *,
         layer: AgentLayer | None = None,
         turn: TurnModel | None = None,
+        tts: ToneTTS | None = None,
         **agent: object,
     ) -> None:
         self.events: list[object] = []
         self.clock = ManualClock()
-        self.stt, self.llm, self.tts, self.vad = stt, llm, ToneTTS(), LoudnessVAD()
+        self.stt, self.llm, self.tts, self.vad = stt, llm, tts or ToneTTS(), LoudnessVAD()
         self.turn_model = turn
         self.recorder = Recorder()
 

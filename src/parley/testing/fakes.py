@@ -71,24 +71,36 @@ class LoudnessVAD(VoiceActivityDetector):
 
 
 class ScriptedSTT(SpeechToText):
-    """Returns the scripted transcripts in order (repeating the last); records each call.
+    """Returns the scripted transcripts in order (repeating the last); records each call
+    and the language asked for (``hints``).
 
     Each call waits for ``gate`` when one is set, so a test decides when STT finishes.
+    ``detected`` scripts the language each call reports, detected with probability
+    ``probability``; without it a call reports the language asked for (none for ``auto``).
     """
 
     name = "scripted-stt"
 
-    def __init__(self, *texts: str) -> None:
+    def __init__(
+        self, *texts: str, detected: Sequence[str] = (), probability: float = 0.9
+    ) -> None:
         self.texts = list(texts) or [""]
+        self.detected, self.probability = list(detected), probability
         self.calls: list[bytes] = []
+        self.hints: list[str] = []
         self.gate: asyncio.Event | None = None
 
     async def transcribe(self, pcm: bytes, *, language: str = "en") -> Transcript:
         index = len(self.calls)
         self.calls.append(pcm)
+        self.hints.append(language)
         if self.gate is not None:
             await self.gate.wait()
-        return Transcript(self.texts[min(index, len(self.texts) - 1)], language=language)
+        text = self.texts[min(index, len(self.texts) - 1)]
+        if self.detected:
+            heard = self.detected[min(index, len(self.detected) - 1)]
+            return Transcript(text, language=heard, language_probability=self.probability)
+        return Transcript(text, language=None if language == "auto" else language)
 
 
 class ScriptedTurnModel(TurnModel):
@@ -170,14 +182,20 @@ class ToneTTS(TextToSpeech):
     name = "tone-tts"
     SAMPLE_RATE = 22050
 
-    def __init__(self) -> None:
+    def __init__(self, *languages: str) -> None:
         self.spoken: list[str] = []
+        self.voiced: list[tuple[str, str]] = []
+        """(voice id, text) of every clause."""
+        self._languages = languages
 
     def voices(self) -> list[Voice]:
-        return [Voice("tone", "Tone", "en", self.SAMPLE_RATE)]
+        """``tone`` (English), and ``tone-<code>`` for each of the ``languages``."""
+        extra = [Voice(f"tone-{c}", f"Tone {c}", c, self.SAMPLE_RATE) for c in self._languages]
+        return [Voice("tone", "Tone", "en", self.SAMPLE_RATE), *extra]
 
     async def synthesize(self, text: str, *, voice_id: str) -> AsyncIterator[bytes]:
         self.spoken.append(text)
+        self.voiced.append((voice_id, text))
         n = int(self.SAMPLE_RATE * 0.06 * len(text))
         t = np.arange(n) / self.SAMPLE_RATE
         await asyncio.sleep(0)
