@@ -81,9 +81,7 @@ class ScriptedSTT(SpeechToText):
 
     name = "scripted-stt"
 
-    def __init__(
-        self, *texts: str, detected: Sequence[str] = (), probability: float = 0.9
-    ) -> None:
+    def __init__(self, *texts: str, detected: Sequence[str] = (), probability: float = 0.9) -> None:
         self.texts = list(texts) or [""]
         self.detected, self.probability = list(detected), probability
         self.calls: list[bytes] = []
