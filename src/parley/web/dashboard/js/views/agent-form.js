@@ -12,6 +12,9 @@ import { knowledgeFields, listKnowledgeBases } from "./knowledge-attach.js";
 import { languageFields, listLanguages } from "./agent-languages.js";
 
 const DEFAULT_PREVIEW = "Hello! This is how I sound.";
+// The built-in speech models (providers/pool.py DEFAULTS["stt"] and MULTILINGUAL_STT).
+const ENGLISH_STT = "stt:whisper-local";
+const MULTILINGUAL_STT = "stt:whisper-multilingual";
 
 const TURN_FIELDS = [
   { name: "vad_threshold", label: "VAD threshold", min: 0.05, max: 0.95, step: 0.05, hint: "Speech probability, 0.05–0.95." },
@@ -78,19 +81,29 @@ export async function render({ root, params, signal, navigate }) {
     const model = info.model && info.model !== spec ? ` · ${info.model}` : "";
     return `${spec}${model}${info.reachable ? "" : " (unreachable)"}`;
   };
+  // What "Server default" means: an agent in another language than English hears with the
+  // multilingual speech model when the server's default is the English-only one.
+  const fallbackOf = (kind) => {
+    if (kind === "tts") return defaultTts;
+    const fallback = defaultOf(kind);
+    const multilingual = kind === "stt" && langs.values().language !== "en" && fallback === ENGLISH_STT;
+    return multilingual && infoOf.has(MULTILINGUAL_STT) ? MULTILINGUAL_STT : fallback;
+  };
+  const defaultLabel = (fallback) => (fallback ? `Server default (${fallback})` : "Server default");
   const providerInputs = {};
   const providerHints = {};
   for (const kind of ["stt", "llm", "tts"]) {
     const names = [...new Set([...(providers[kind] ?? []), ...providerInfos.filter((p) => p.kind === kind).map((p) => p.name)])];
     const chosen = overrides[kind] ?? "";
-    const fallback = kind === "tts" ? defaultTts : defaultOf(kind);
-    const options = [["", fallback ? `Server default (${fallback})` : "Server default"], ...names.map((n) => [n, providerLabel(n)])];
+    const options = [["", defaultLabel(fallbackOf(kind))], ...names.map((n) => [n, providerLabel(n)])];
     // An override the server no longer has stays visible (saving it gets the API's 422).
     if (chosen && !names.includes(chosen)) options.push([chosen, `${chosen} (not on this server)`]);
     const control = select(options, chosen, { name: `provider_${kind}`, id: `provider-${kind}` });
     // The hint says what the choice (or the default) is: its model, and where it runs.
     const hint = h("span");
     const describe = () => {
+      const fallback = fallbackOf(kind);
+      control.options[0].textContent = defaultLabel(fallback);
       const info = infoOf.get(control.value || fallback);
       if (!info) {
         hint.textContent = control.value ? "" : "The server's default.";
@@ -100,6 +113,7 @@ export async function render({ root, params, signal, navigate }) {
       hint.textContent = `${info.model}, ${where}${info.reachable ? "" : ": cannot be reached now"}.`;
     };
     control.addEventListener("change", describe);
+    if (kind === "stt") langs.onChange(describe);
     describe();
     providerInputs[kind] = control;
     providerHints[kind] = hint;

@@ -64,6 +64,10 @@ export function languageFields({ languages, voices, agent }) {
     voicesField: rows.size
       ? h("div", {}, h("p", { class: "hint" }, "Voices per language (basic voices sound robotic; see docs/voices.md for natural ones)."), table)
       : null,
+    /** Call `listener` whenever the language changes. */
+    onChange(listener) {
+      language.addEventListener("change", listener);
+    },
     values() {
       const chosen = {};
       for (const [code, control] of rows) if (control.value) chosen[code] = control.value;
