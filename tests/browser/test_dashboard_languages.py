@@ -44,7 +44,8 @@ async def test_an_agent_answers_in_one_language_with_the_voice_chosen_for_it(
     await expect(default_stt).to_have_text("Server default (stt:whisper-local)")
     await language.select_option("es")
     await expect(default_stt).to_have_text("Server default (stt:whisper-multilingual)")
-    await expect(page.get_by_text("Whisper base multilingual int8, in this server.")).to_be_visible()
+    stt_hint = page.get_by_text("Whisper base multilingual int8, in this server.")
+    await expect(stt_hint).to_be_visible()
     await expect(spanish_voice).to_be_visible()
     await expect(page.get_by_label("French voice")).to_be_hidden()
     await expect(spanish_voice).to_have_value("")  # the server's best Spanish voice
